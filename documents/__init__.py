@@ -1,0 +1,1 @@
+"""Agreement drafts, rendering, signing, verification and court filing (see their own issues)."""

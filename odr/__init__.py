@@ -1,0 +1,1 @@
+"""The service core of the ODR platform: accounts, cases, access policy, audit, register, i18n."""

@@ -1,0 +1,177 @@
+"""The one access policy: every "may this user do this to this case" is answered here.
+
+Routes reach it through dependencies (``odr.deps``); the room and draft WebSockets ask it before
+they accept. A refusal says why, in a message the edge translates. Someone with no business in a
+case is told it does not exist (404), so case numbers reveal nothing.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from odr.errors import N_, Conflict, Forbidden, NotFound, Refused, Unauthenticated
+from odr.models import AccountRole, Case, CaseRole, CaseStatus, Participant, User
+
+
+class Action(str, enum.Enum):
+    view_case = "view_case"
+    invite = "invite"
+    accept_case = "accept_case"
+    decline_case = "decline_case"
+    consent = "consent"
+    withdraw = "withdraw"
+    schedule_session = "schedule_session"
+    join_session = "join_session"
+    start_session = "start_session"
+    end_without_agreement = "end_without_agreement"
+
+
+class GlobalAction(str, enum.Enum):
+    request_mediation = "request_mediation"
+    list_open_requests = "list_open_requests"
+    manage_register = "manage_register"
+    read_outbox = "read_outbox"
+    verify_audit = "verify_audit"
+
+
+MEDIATORS = frozenset({CaseRole.mediator, CaseRole.co_mediator})
+FINAL = frozenset(
+    {
+        CaseStatus.declined,
+        CaseStatus.withdrawn,
+        CaseStatus.no_agreement,
+        CaseStatus.court_accepted,
+        CaseStatus.court_rejected,
+    }
+)
+BEFORE_CONSENT = frozenset({CaseStatus.requested, CaseStatus.accepted})
+SESSION_STATES = frozenset(
+    {CaseStatus.consented, CaseStatus.in_session, CaseStatus.agreement_drafted}
+)
+# A party may withdraw until the agreement is signed; after that the signature binds.
+WITHDRAWABLE = BEFORE_CONSENT | SESSION_STATES
+
+
+@dataclass(frozen=True)
+class Subject:
+    """Who asks, and what they are in the case (``participant`` is None for outsiders)."""
+
+    user: User | None
+    participant: Participant | None = None
+
+    @property
+    def case_role(self) -> CaseRole | None:
+        return self.participant.role if self.participant else None
+
+
+def is_candidate_mediator(user: User | None, case: Case, has_profile: bool) -> bool:
+    """A registered mediator who may take a requested case: the chosen one, or any if none was."""
+    return (
+        user is not None
+        and user.role == AccountRole.mediator
+        and has_profile
+        and case.status == CaseStatus.requested
+        and case.chosen_mediator_id in (None, user.id)
+    )
+
+
+def check(
+    action: Action,
+    subject: Subject,
+    case: Case,
+    *,
+    registered_mediator: bool = False,
+) -> None:
+    """Raise ``Refused`` unless ``subject`` may do ``action`` to ``case`` now.
+
+    ``registered_mediator`` tells whether the user has an active profile in the register, which
+    lets a mediator see and take a requested case that nobody has taken yet.
+    """
+    user, role = subject.user, subject.case_role
+    if user is None:
+        raise Unauthenticated(N_("Please sign in first."))
+    candidate = is_candidate_mediator(user, case, registered_mediator)
+    if role is None and not (candidate and action in (Action.view_case, Action.accept_case,
+                                                       Action.decline_case)):
+        raise NotFound(N_("No such case."))
+
+    status = case.status
+    if action is Action.view_case:
+        return
+    if action is Action.accept_case:
+        _require(candidate, N_("Only a registered mediator can take this case."))
+        return
+    if action is Action.decline_case:
+        if candidate and case.chosen_mediator_id == user.id:
+            return
+        _require(role == CaseRole.party, N_("Only a party or the chosen mediator can decline."))
+        _when(status in BEFORE_CONSENT, N_("Mediation can only be declined before it starts."))
+        return
+    if action is Action.consent:
+        _require(role == CaseRole.party, N_("Only a party can consent to mediation."))
+        _when(status in BEFORE_CONSENT, N_("Consent is only given before mediation starts."))
+        _when(
+            subject.participant is not None and subject.participant.consented_at is None,
+            N_("You have already consented."),
+        )
+        return
+    if action is Action.withdraw:
+        _require(role == CaseRole.party, N_("Only a party can withdraw from mediation."))
+        _when(status in WITHDRAWABLE, N_("The case can no longer be withdrawn."))
+        return
+    if action is Action.invite:
+        requester = role == CaseRole.party and case.requester_id == user.id
+        _require(role in MEDIATORS or requester,
+                 N_("Only the mediator or the requesting party can invite."))
+        _when(status not in FINAL, N_("The case is closed."))
+        _when(role in MEDIATORS or status in BEFORE_CONSENT | {CaseStatus.consented},
+              N_("Once sessions have begun, only the mediator can invite."))
+        return
+    if action is Action.schedule_session:
+        _require(role in MEDIATORS, N_("Only the mediator can schedule sessions."))
+        _when(status in {CaseStatus.accepted} | SESSION_STATES,
+              N_("Sessions can be scheduled once a mediator has taken the case."))
+        return
+    if action is Action.join_session:
+        _when(status in SESSION_STATES,
+              N_("The session opens once every party has consented to mediation."))
+        return
+    if action is Action.start_session:
+        _require(role in MEDIATORS, N_("Only the mediator can start the session."))
+        _when(status == CaseStatus.consented, N_("The session cannot be started now."))
+        return
+    if action is Action.end_without_agreement:
+        _require(role in MEDIATORS, N_("Only the mediator can end the mediation."))
+        _when(status in SESSION_STATES, N_("The mediation cannot be ended now."))
+        return
+    raise AssertionError(f"unhandled action {action}")  # pragma: no cover
+
+
+def check_global(action: GlobalAction, user: User | None) -> None:
+    if user is None:
+        raise Unauthenticated(N_("Please sign in first."))
+    if action is GlobalAction.request_mediation:
+        return
+    if action is GlobalAction.list_open_requests:
+        _require(user.role == AccountRole.mediator, N_("Only mediators see open requests."))
+        return
+    _require(user.role == AccountRole.administrator, N_("Only an administrator can do this."))
+
+
+def may(action: Action, subject: Subject, case: Case, *, registered_mediator: bool = False) -> bool:
+    try:
+        check(action, subject, case, registered_mediator=registered_mediator)
+    except Refused:
+        return False
+    return True
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise Forbidden(message)
+
+
+def _when(condition: bool, message: str) -> None:
+    if not condition:
+        raise Conflict(message)

@@ -1,0 +1,161 @@
+"""Accounts: registration, sign-in with attempt limits, server-side sessions, API tokens."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import delete, func
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from odr.errors import N_, Conflict, TooManyAttempts, Unauthenticated
+from odr.models import AccountRole, ApiToken, AuthSession, LoginFailure, User, utcnow
+from odr.schemas import Registration
+from odr.security import PasswordHashing, new_token, token_hash
+from odr.settings import Settings
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+async def user_by_email(email: str, *, session: AsyncSession) -> User | None:
+    return (
+        await session.exec(select(User).where(User.email == normalise_email(email)))
+    ).first()
+
+
+async def create_user(
+    data: Registration,
+    *,
+    session: AsyncSession,
+    hashing: PasswordHashing,
+    role: AccountRole = AccountRole.party,
+) -> User:
+    """Create an account; the e-mail must be new."""
+    if await user_by_email(data.email, session=session):
+        raise Conflict(N_("An account with this e-mail already exists."), field="email")
+    user = User(
+        email=normalise_email(data.email),
+        name=data.name.strip(),
+        password_hash=hashing.hash(data.password),
+        role=role,
+        language=data.language,
+    )
+    session.add(user)
+    await session.flush()
+    return user
+
+
+async def authenticate(
+    email: str,
+    password: str,
+    *,
+    ip: str,
+    session: AsyncSession,
+    hashing: PasswordHashing,
+    settings: Settings,
+) -> User:
+    """Check a password, refusing early while too many recent attempts failed.
+
+    Failures are counted per account (guessing one person's password) and per address
+    (trying many accounts); a success does not erase the address's count.
+    """
+    email = normalise_email(email)
+    since = utcnow() - timedelta(minutes=settings.login_window_minutes)
+    by_account = await _count_failures(session, since, email=email)
+    by_address = await _count_failures(session, since, ip=ip)
+    if (
+        by_account >= settings.login_max_failures_account
+        or by_address >= settings.login_max_failures_address
+    ):
+        raise TooManyAttempts(
+            N_("Too many failed sign-in attempts. Try again in %(minutes)d minutes."),
+            minutes=settings.login_window_minutes,
+        )
+    user = await user_by_email(email, session=session)
+    stored = user.password_hash if user and user.active else None
+    if user is None or not hashing.verify(stored, password):
+        session.add(LoginFailure(email=email, ip=ip))
+        await session.commit()
+        raise Unauthenticated(N_("Wrong e-mail or password."))
+    if stored is not None and hashing.needs_rehash(stored):
+        user.password_hash = hashing.hash(password)
+        session.add(user)
+    await session.execute(delete(LoginFailure).where(col(LoginFailure.email) == email))
+    return user
+
+
+async def _count_failures(
+    session: AsyncSession, since: object, *, email: str | None = None, ip: str | None = None
+) -> int:
+    query = select(func.count()).select_from(LoginFailure).where(LoginFailure.at >= since)
+    if email is not None:
+        query = query.where(LoginFailure.email == email)
+    if ip is not None:
+        query = query.where(LoginFailure.ip == ip)
+    return int((await session.exec(query)).one())
+
+
+async def start_session(
+    user: User, *, ip: str, session: AsyncSession, settings: Settings
+) -> tuple[str, AuthSession]:
+    """Open a browser session; returns the cookie value (only its hash is stored)."""
+    token = new_token()
+    auth = AuthSession(
+        token_hash=token_hash(token),
+        user_id=user.id or 0,
+        csrf_token=new_token(),
+        expires_at=utcnow() + timedelta(days=settings.session_days),
+        ip=ip,
+    )
+    session.add(auth)
+    await session.flush()
+    return token, auth
+
+
+async def session_user(token: str, *, session: AsyncSession) -> tuple[AuthSession, User] | None:
+    row = (
+        await session.exec(
+            select(AuthSession, User)
+            .join(User, col(User.id) == col(AuthSession.user_id))
+            .where(AuthSession.token_hash == token_hash(token))
+        )
+    ).first()
+    if row is None:
+        return None
+    auth, user = row
+    if auth.expires_at <= utcnow() or not user.active:
+        return None
+    return auth, user
+
+
+async def end_session(token: str, *, session: AsyncSession) -> None:
+    await session.execute(
+        delete(AuthSession).where(col(AuthSession.token_hash) == token_hash(token))
+    )
+
+
+async def create_api_token(user: User, name: str, *, session: AsyncSession) -> tuple[str, ApiToken]:
+    """A personal token for scripts and court systems; shown once, stored as a hash."""
+    token = "odr_" + new_token()
+    row = ApiToken(user_id=user.id or 0, name=name, token_hash=token_hash(token))
+    session.add(row)
+    await session.flush()
+    return token, row
+
+
+async def api_token_user(token: str, *, session: AsyncSession) -> User | None:
+    row = (
+        await session.exec(
+            select(ApiToken, User)
+            .join(User, col(User.id) == col(ApiToken.user_id))
+            .where(ApiToken.token_hash == token_hash(token))
+        )
+    ).first()
+    if row is None or not row[1].active:
+        return None
+    api_token, user = row
+    api_token.last_used_at = utcnow()
+    session.add(api_token)
+    return user

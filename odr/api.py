@@ -1,0 +1,340 @@
+"""The JSON API under ``/api/v1`` (see DESIGN.md section 8). Thin: logic is in the services."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, BackgroundTasks, Request, Response, status
+from zoneinfo import available_timezones
+
+from odr import accounts, audit, cases, mail, register
+from odr.cookies import clear_session, set_session
+from odr.deps import (
+    SESSION_COOKIE,
+    Administrator,
+    AuditVerifier,
+    AuthDep,
+    CaseConsenter,
+    CaseInviter,
+    CaseScheduler,
+    CaseTaker,
+    CaseViewer,
+    CurrentUser,
+    OpenRequestsViewer,
+    OptionalUser,
+    OutboxReader,
+    Requester,
+    ServicesDep,
+    SessionDep,
+    Tr,
+    client_ip,
+)
+from odr.errors import N_, Refused
+from odr.models import Court, MediatorKind, OutboxMail, User
+from odr.schemas import (
+    AuditReport,
+    CaseCreate,
+    CaseEventPublic,
+    CasePublic,
+    CourtIn,
+    CourtPublic,
+    InvitationAccept,
+    InvitationCreate,
+    InvitationCreated,
+    Login,
+    MediatorProfileIn,
+    MediatorPublic,
+    ProfileUpdate,
+    Registration,
+    SessionCreate,
+    SessionPublic,
+    StatusChange,
+    TokenCreate,
+    TokenCreated,
+    UserPublic,
+)
+
+router = APIRouter(prefix="/api/v1")
+
+
+def user_public(user: User) -> UserPublic:
+    return UserPublic.model_validate(user)
+
+
+# --- accounts -------------------------------------------------------------------------------
+
+@router.post("/auth/register", status_code=status.HTTP_201_CREATED, tags=["accounts"])
+async def register_account(
+    data: Registration, request: Request, response: Response, svc: ServicesDep,
+    session: SessionDep,
+) -> UserPublic:
+    """Create a citizen's account and sign in."""
+    user = await accounts.create_user(data, session=session, hashing=svc.hashing)
+    token, _ = await accounts.start_session(user, ip=client_ip(request), session=session,
+                                            settings=svc.settings)
+    await session.commit()
+    set_session(response, token, svc.settings)
+    return user_public(user)
+
+
+@router.post("/auth/login", tags=["accounts"])
+async def login(
+    data: Login, request: Request, response: Response, svc: ServicesDep, session: SessionDep
+) -> UserPublic:
+    """Sign in with e-mail and password; sets the session cookie."""
+    user = await accounts.authenticate(
+        data.email, data.password, ip=client_ip(request), session=session,
+        hashing=svc.hashing, settings=svc.settings,
+    )
+    token, _ = await accounts.start_session(user, ip=client_ip(request), session=session,
+                                            settings=svc.settings)
+    await session.commit()
+    set_session(response, token, svc.settings)
+    return user_public(user)
+
+
+@router.post("/auth/logout", status_code=status.HTTP_204_NO_CONTENT, tags=["accounts"])
+async def logout(
+    request: Request, response: Response, a: AuthDep, svc: ServicesDep, session: SessionDep
+) -> None:
+    """End this browser's session."""
+    if token := request.cookies.get(SESSION_COOKIE):
+        await accounts.end_session(token, session=session)
+        await session.commit()
+    clear_session(response, svc.settings)
+
+
+@router.get("/me", tags=["accounts"])
+async def me(user: CurrentUser) -> UserPublic:
+    """The signed-in user."""
+    return user_public(user)
+
+
+@router.patch("/me", tags=["accounts"])
+async def update_me(data: ProfileUpdate, user: CurrentUser, session: SessionDep) -> UserPublic:
+    """Change one's name, language or time zone."""
+    if data.timezone is not None and data.timezone not in available_timezones():
+        raise Refused(N_("Unknown time zone."), field="timezone")
+    for field, value in data.model_dump(exclude_unset=True).items():
+        setattr(user, field, value)
+    session.add(user)
+    await session.commit()
+    return user_public(user)
+
+
+@router.post("/tokens", status_code=status.HTTP_201_CREATED, tags=["accounts"])
+async def create_token(data: TokenCreate, user: CurrentUser, session: SessionDep) -> TokenCreated:
+    """A personal API token (shown once) for court systems and scripts."""
+    token, row = await accounts.create_api_token(user, data.name, session=session)
+    await session.commit()
+    return TokenCreated(id=row.id or 0, name=row.name, token=token)
+
+
+# --- register -------------------------------------------------------------------------------
+
+@router.get("/mediators", tags=["register"])
+async def mediators(
+    session: SessionDep,
+    language: str | None = None,
+    region: str | None = None,
+    specialisation: str | None = None,
+    kind: MediatorKind | None = None,
+) -> list[MediatorPublic]:
+    """Search the public register of mediators."""
+    return await register.search_mediators(
+        session=session, language=language, region=region, specialisation=specialisation,
+        kind=kind,
+    )
+
+
+@router.get("/courts", tags=["register"])
+async def list_courts(session: SessionDep) -> list[CourtPublic]:
+    """Courts that receive filed agreements."""
+    return [CourtPublic.model_validate(c) for c in await register.courts(session=session,
+                                                                         active_only=True)]
+
+
+@router.put("/admin/mediators/{user_id}", tags=["admin"])
+async def save_mediator(
+    user_id: int, data: MediatorProfileIn, admin: Administrator, svc: ServicesDep,
+    session: SessionDep,
+) -> MediatorPublic:
+    """Create or change a mediator's entry in the register."""
+    profile = await register.save_profile(user_id, data, actor=admin, session=session,
+                                          audit=svc.audit)
+    user = await session.get(User, user_id)
+    await session.commit()
+    assert user is not None
+    return register.mediator_public(profile, user)
+
+
+@router.post("/admin/courts", status_code=status.HTTP_201_CREATED, tags=["admin"])
+async def create_court(
+    data: CourtIn, admin: Administrator, svc: ServicesDep, session: SessionDep
+) -> CourtPublic:
+    """Add a court."""
+    court = await register.save_court(data, actor=admin, session=session, audit=svc.audit)
+    await session.commit()
+    return CourtPublic.model_validate(court)
+
+
+@router.put("/admin/courts/{court_id}", tags=["admin"])
+async def update_court(
+    court_id: int, data: CourtIn, admin: Administrator, svc: ServicesDep, session: SessionDep
+) -> CourtPublic:
+    """Change a court."""
+    court: Court = await register.save_court(data, actor=admin, session=session,
+                                             audit=svc.audit, court_id=court_id)
+    await session.commit()
+    return CourtPublic.model_validate(court)
+
+
+@router.post("/admin/courts/{court_id}/clerks/{user_id}", tags=["admin"])
+async def assign_clerk(
+    court_id: int, user_id: int, admin: Administrator, svc: ServicesDep, session: SessionDep
+) -> UserPublic:
+    """Make an account a clerk of a court."""
+    user = await register.assign_clerk(user_id, court_id, actor=admin, session=session,
+                                       audit=svc.audit)
+    await session.commit()
+    return user_public(user)
+
+
+@router.get("/admin/outbox", tags=["admin"])
+async def read_outbox(
+    session: SessionDep,
+    user: OutboxReader,
+) -> list[dict[str, object]]:
+    """Mail the platform has sent or kept (the outbox, when no SMTP server is configured)."""
+    rows: list[OutboxMail] = await mail.outbox(session)
+    return [r.model_dump(mode="json") for r in rows]
+
+
+@router.get("/admin/audit/verify", tags=["admin"])
+async def verify_audit(
+    session: SessionDep,
+    user: AuditVerifier,
+) -> AuditReport:
+    """Check the audit log's hash chain."""
+    report = await audit.verify(session)
+    return AuditReport(entries=report.entries, intact=report.intact, problems=report.problems)
+
+
+# --- cases ----------------------------------------------------------------------------------
+
+@router.post("/cases", status_code=status.HTTP_201_CREATED, tags=["cases"])
+async def request_mediation(
+    data: CaseCreate, user: Requester, svc: ServicesDep, session: SessionDep
+) -> CasePublic:
+    """Request mediation; the requester is side A and has consented by asking."""
+    case = await svc.cases.request(data, requester=user, session=session)
+    await session.commit()
+    return await cases.case_public(case, session=session)
+
+
+@router.get("/cases", tags=["cases"])
+async def my_cases(user: CurrentUser, session: SessionDep) -> list[CasePublic]:
+    """The cases the user takes part in."""
+    return [await cases.case_public(c, session=session)
+            for c in await cases.cases_of(user, session=session)]
+
+
+@router.get("/cases/open", tags=["cases"])
+async def open_requests(
+    session: SessionDep,
+    user: OpenRequestsViewer,
+) -> list[CasePublic]:
+    """Requests a registered mediator may take."""
+    return [await cases.case_public(c, session=session)
+            for c in await cases.open_requests(user, session=session)]
+
+
+@router.get("/cases/{case_id}", tags=["cases"])
+async def get_case(ca: CaseViewer, session: SessionDep) -> CasePublic:
+    """One case, if the user takes part in it."""
+    return await cases.case_public(ca.case, session=session)
+
+
+@router.get("/cases/{case_id}/events", tags=["cases"])
+async def case_events(ca: CaseViewer, session: SessionDep) -> list[CaseEventPublic]:
+    """The case's timeline."""
+    return [CaseEventPublic.model_validate(e)
+            for e in await cases.timeline(ca.case, session=session)]
+
+
+@router.post("/cases/{case_id}/accept", tags=["cases"])
+async def accept_case(ca: CaseTaker, svc: ServicesDep, session: SessionDep) -> CasePublic:
+    """A registered mediator takes the case."""
+    await svc.cases.accept(ca.case, mediator=ca.user, session=session)
+    await session.commit()
+    return await cases.case_public(ca.case, session=session)
+
+
+@router.post("/cases/{case_id}/consent", tags=["cases"])
+async def consent(ca: CaseConsenter, svc: ServicesDep, session: SessionDep) -> CasePublic:
+    """A party consents to mediation."""
+    assert ca.participant is not None
+    await svc.cases.consent(ca.case, ca.participant, user=ca.user, session=session)
+    await session.commit()
+    return await cases.case_public(ca.case, session=session)
+
+
+@router.post("/cases/{case_id}/status", tags=["cases"])
+async def change_status(
+    data: StatusChange, ca: CaseViewer, svc: ServicesDep, session: SessionDep
+) -> CasePublic:
+    """Decline, withdraw, start the session, or end without agreement."""
+    await svc.cases.change_status(ca.case, data.status, subject=ca.subject, session=session,
+                                  reason=data.reason)
+    await session.commit()
+    return await cases.case_public(ca.case, session=session)
+
+
+@router.post("/cases/{case_id}/invitations", status_code=status.HTTP_201_CREATED, tags=["cases"])
+async def invite(
+    data: InvitationCreate, ca: CaseInviter, svc: ServicesDep, session: SessionDep, tr: Tr,
+    background: BackgroundTasks,
+) -> InvitationCreated:
+    """Invite a person by e-mail; the answer holds the link to pass on another way too."""
+    assert ca.participant is not None
+    sent = await svc.invitations.invite(
+        ca.case, data, inviter=ca.user, inviter_role=ca.participant.role, session=session,
+        translator=svc.catalogues.get(ca.case.language),
+    )
+    await session.commit()
+    background.add_task(svc.mailer.deliver_pending)
+    inv = sent.invitation
+    return InvitationCreated(id=inv.id or 0, email=inv.email, role=inv.role, side=inv.side,
+                             link=sent.link, expires_at=inv.expires_at, mailed=sent.mailed)
+
+
+@router.post("/invitations/{token}/accept", tags=["cases"])
+async def accept_invitation(
+    token: str, request: Request, response: Response, user: OptionalUser, svc: ServicesDep,
+    session: SessionDep, data: InvitationAccept | None = None,
+) -> CasePublic:
+    """Accept an invitation: binds the signed-in user, or creates the invited person's account."""
+    result = await svc.invitations.accept(token, data or InvitationAccept(), user=user,
+                                          session=session)
+    if result.account_created:
+        cookie, _ = await accounts.start_session(result.user, ip=client_ip(request),
+                                                 session=session, settings=svc.settings)
+        set_session(response, cookie, svc.settings)
+    await session.commit()
+    return await cases.case_public(result.case, session=session)
+
+
+@router.post("/cases/{case_id}/sessions", status_code=status.HTTP_201_CREATED, tags=["cases"])
+async def schedule_session(
+    data: SessionCreate, ca: CaseScheduler, svc: ServicesDep, session: SessionDep
+) -> SessionPublic:
+    """The mediator schedules a session (the time is given with its zone; stored in UTC)."""
+    row = await svc.cases.schedule(ca.case, data, mediator=ca.user, session=session)
+    await session.commit()
+    return SessionPublic.model_validate(row)
+
+
+@router.get("/cases/{case_id}/sessions", tags=["cases"])
+async def list_sessions(ca: CaseViewer, session: SessionDep) -> list[SessionPublic]:
+    """Scheduled sessions of the case."""
+    return [SessionPublic.model_validate(s)
+            for s in await cases.scheduled_sessions(ca.case, session=session)]
+

@@ -1,0 +1,128 @@
+"""The application factory: services in the lifespan, routers, and errors in the user's language."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from odr import api, migrate, pages
+from odr.deps import language_of
+from odr.errors import N_, Refused
+from odr.i18n import Translator
+from odr.services import Services
+from odr.settings import Settings
+from odr.templating import STATIC, Pages
+from odr.validation import describe_errors
+
+log = logging.getLogger("odr")
+
+HTTP_MESSAGES = {
+    404: N_("The page you asked for does not exist."),
+    405: N_("This action is not possible here."),
+    401: N_("Please sign in first."),
+    403: N_("You are not allowed to do this."),
+    413: N_("What you sent is too large."),
+}
+
+
+def create_app(settings: Settings | None = None, *, migrate_on_start: bool = True) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if migrate_on_start:
+            await asyncio.to_thread(migrate.upgrade, settings.effective_database_url)
+        services = Services.create(settings)
+        app.state.services = services
+        app.state.pages = Pages(settings)
+        try:
+            yield
+        finally:
+            await services.close()
+
+    app = FastAPI(
+        title="ODR platform", version="0.1.0", lifespan=lifespan,
+        description="Online dispute resolution: mediation cases, register, rooms, agreements.",
+    )
+    app.mount("/static", StaticFiles(directory=STATIC, check_dir=False), name="static")
+    app.include_router(api.router)
+    app.include_router(pages.router)
+
+    @app.get("/healthz", tags=["health"])
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    def translator_for(request: Request) -> Translator:
+        tr: Translator | None = getattr(request.state, "translator", None)
+        if tr is not None:
+            return tr
+        svc: Services = request.app.state.services
+        user = getattr(getattr(request.state, "auth", None), "user", None)
+        return svc.catalogues.get(language_of(request, user, settings.default_language))
+
+    def is_api(request: Request) -> bool:
+        return request.url.path.startswith("/api/")
+
+    def page_error(request: Request, status: int, message: str) -> Response:
+        tr = translator_for(request)
+        user = getattr(getattr(request.state, "auth", None), "user", None)
+        return request.app.state.pages.render(  # type: ignore[no-any-return]
+            request, "error.html", tr, user, status_code=status, message=message,
+        )
+
+    @app.exception_handler(Refused)
+    async def refused(request: Request, exc: Refused) -> Response:
+        tr = translator_for(request)
+        message = tr.gettext(exc.message, **exc.params)
+        if is_api(request):
+            body: dict[str, Any] = {"detail": message}
+            if exc.field:
+                body["errors"] = [{"field": exc.field, "message": message}]
+            return JSONResponse(body, status_code=exc.status_code)
+        return page_error(request, exc.status_code, message)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> Response:
+        tr = translator_for(request)
+        errors = describe_errors(exc.errors(), tr)
+        summary = "; ".join(f"{e['field']}: {e['message']}" if e["field"] else e["message"]
+                            for e in errors)
+        if is_api(request):
+            return JSONResponse({"detail": summary, "errors": errors}, status_code=422)
+        return page_error(request, 422, summary)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        tr = translator_for(request)
+        msgid = HTTP_MESSAGES.get(exc.status_code)
+        message = tr.gettext(msgid) if msgid else str(exc.detail)
+        if is_api(request) or request.url.path.startswith("/static/"):
+            return JSONResponse({"detail": message}, status_code=exc.status_code,
+                                headers=getattr(exc, "headers", None))
+        return page_error(request, exc.status_code, message)
+
+    @app.exception_handler(Exception)
+    async def crashed(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        tr = translator_for(request)
+        message = tr.gettext(N_("Something went wrong on our side. Nothing was changed; "
+                                "please try again."))
+        if is_api(request):
+            return JSONResponse({"detail": message}, status_code=500)
+        return page_error(request, 500, message)
+
+    return app
+
+
+def app_from_environment() -> FastAPI:
+    """Entry for ``uvicorn --factory odr.app:app_from_environment``."""
+    return create_app()

@@ -1,0 +1,128 @@
+"""The append-only, hash-chained audit log and the check that finds a changed or removed entry."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import event, text
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from odr.models import AuditEntry, utcnow
+
+GENESIS = "0" * 64
+# Any constant will do: it names the PostgreSQL advisory lock that orders appends across processes.
+_PG_LOCK_KEY = 0x0D12A0D1
+
+
+def entry_hash(entry: AuditEntry) -> str:
+    canonical = json.dumps(
+        [
+            entry.seq,
+            entry.at.isoformat(timespec="microseconds"),
+            entry.actor_id,
+            entry.action,
+            entry.case_id,
+            entry.detail,
+            entry.prev_hash,
+        ],
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class AuditLog:
+    """Appends entries inside the caller's transaction, one writer at a time.
+
+    The chain needs the previous entry's hash, so appends are serialised: within a process by a
+    lock held until the caller's transaction ends (commit, rollback or close), across processes by a PostgreSQL advisory
+    transaction lock (SQLite allows one writer anyway).
+    """
+
+    def __init__(self) -> None:
+        self._lock = asyncio.Lock()
+
+    async def append(
+        self,
+        session: AsyncSession,
+        action: str,
+        *,
+        actor_id: int | None,
+        case_id: int | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> AuditEntry:
+        if not session.info.get("audit_lock_held"):
+            await self._lock.acquire()
+            session.info["audit_lock_held"] = True
+            self._release_when_done(session)
+            if session.bind.dialect.name == "postgresql":
+                await session.exec(text(f"SELECT pg_advisory_xact_lock({_PG_LOCK_KEY})"))  # type: ignore[call-overload]
+        last = (
+            await session.exec(select(AuditEntry).order_by(col(AuditEntry.seq).desc()).limit(1))
+        ).first()
+        entry = AuditEntry(
+            seq=(last.seq + 1) if last else 1,
+            at=utcnow(),
+            actor_id=actor_id,
+            action=action,
+            case_id=case_id,
+            detail=json.dumps(detail or {}, ensure_ascii=False, sort_keys=True),
+            prev_hash=last.hash if last else GENESIS,
+            hash="",
+        )
+        entry.hash = entry_hash(entry)
+        session.add(entry)
+        await session.flush()
+        return entry
+
+    def _release_when_done(self, session: AsyncSession) -> None:
+        # Listeners stay for the session's life (removing one while it fires is not allowed);
+        # the flag makes any later firing a no-op until the lock is taken again.
+        if session.info.get("audit_listening"):
+            return
+        session.info["audit_listening"] = True
+
+        def release(_session: Any, transaction: Any) -> None:
+            # Commit, rollback and close all end the root transaction.
+            if transaction.parent is None and session.info.pop("audit_lock_held", False):
+                self._lock.release()
+
+        event.listen(session.sync_session, "after_transaction_end", release)
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    entries: int
+    problems: list[str]
+
+    @property
+    def intact(self) -> bool:
+        return not self.problems
+
+
+def verify_entries(entries: Sequence[AuditEntry]) -> ChainReport:
+    """Recompute the chain: an edited entry breaks its own hash, a removed one the next link."""
+    problems: list[str] = []
+    prev_hash = GENESIS
+    expected_seq = 1
+    for entry in entries:
+        if entry.seq != expected_seq:
+            problems.append(f"entry {expected_seq} is missing (next found is {entry.seq})")
+        if entry.prev_hash != prev_hash:
+            problems.append(f"entry {entry.seq}: link to the previous entry is broken")
+        if entry_hash(entry) != entry.hash:
+            problems.append(f"entry {entry.seq}: content does not match its hash")
+        prev_hash = entry.hash
+        expected_seq = entry.seq + 1
+    return ChainReport(entries=len(entries), problems=problems)
+
+
+async def verify(session: AsyncSession) -> ChainReport:
+    entries = (await session.exec(select(AuditEntry).order_by(col(AuditEntry.seq)))).all()
+    return verify_entries(entries)

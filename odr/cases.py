@@ -1,0 +1,327 @@
+"""Cases: requests for mediation, participants, the status machine, the timeline, sessions."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from typing import Any
+
+from sqlmodel import col, or_, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from odr import access
+from odr.access import Action, Subject
+from odr.audit import AuditLog
+from odr.errors import N_, Conflict, NotFound, Refused
+from odr.models import (
+    AccountRole,
+    Case,
+    CaseEvent,
+    CaseRole,
+    CaseStatus,
+    MediatorProfile,
+    Participant,
+    ScheduledSession,
+    Side,
+    User,
+    utcnow,
+)
+from odr.schemas import CaseCreate, CasePublic, ParticipantPublic, SessionCreate
+
+# Every allowed move of a case's status; anything else is refused as out of order.
+TRANSITIONS: dict[CaseStatus, frozenset[CaseStatus]] = {
+    CaseStatus.requested: frozenset(
+        {CaseStatus.accepted, CaseStatus.declined, CaseStatus.withdrawn}
+    ),
+    CaseStatus.accepted: frozenset(
+        {CaseStatus.consented, CaseStatus.declined, CaseStatus.withdrawn}
+    ),
+    CaseStatus.consented: frozenset(
+        {CaseStatus.in_session, CaseStatus.withdrawn, CaseStatus.no_agreement}
+    ),
+    CaseStatus.in_session: frozenset(
+        {CaseStatus.agreement_drafted, CaseStatus.withdrawn, CaseStatus.no_agreement}
+    ),
+    CaseStatus.agreement_drafted: frozenset(
+        {CaseStatus.in_session, CaseStatus.signed, CaseStatus.withdrawn, CaseStatus.no_agreement}
+    ),
+    CaseStatus.signed: frozenset({CaseStatus.filed}),
+    CaseStatus.filed: frozenset({CaseStatus.court_accepted, CaseStatus.court_rejected}),
+    CaseStatus.court_accepted: frozenset(),
+    CaseStatus.court_rejected: frozenset({CaseStatus.filed}),
+    CaseStatus.declined: frozenset(),
+    CaseStatus.withdrawn: frozenset(),
+    CaseStatus.no_agreement: frozenset(),
+}
+
+# Which action of the policy a user-requested status change is.
+STATUS_ACTIONS = {
+    CaseStatus.declined: Action.decline_case,
+    CaseStatus.withdrawn: Action.withdraw,
+    CaseStatus.in_session: Action.start_session,
+    CaseStatus.no_agreement: Action.end_without_agreement,
+}
+
+
+class CaseService:
+    """Changes to cases; each change writes a timeline event and an audit entry."""
+
+    def __init__(self, audit: AuditLog) -> None:
+        self.audit = audit
+
+    async def record(
+        self,
+        session: AsyncSession,
+        case: Case,
+        kind: str,
+        *,
+        actor: User | None,
+        status: CaseStatus | None = None,
+        detail: str = "",
+        audit_detail: dict[str, Any] | None = None,
+    ) -> CaseEvent:
+        event = CaseEvent(
+            case_id=case.id or 0, kind=kind, actor_id=actor.id if actor else None,
+            status=status, detail=detail,
+        )
+        session.add(event)
+        await self.audit.append(
+            session, f"case.{kind}", actor_id=event.actor_id, case_id=case.id,
+            detail={"status": status.value if status else None, "detail": detail}
+            | (audit_detail or {}),
+        )
+        return event
+
+    async def request(self, data: CaseCreate, *, requester: User, session: AsyncSession) -> Case:
+        """A citizen asks for mediation; asking is their consent to mediate."""
+        if data.mediator_id is not None and not await registered_mediator(
+            data.mediator_id, session=session
+        ):
+            raise Refused(N_("Choose a mediator from the register."), field="mediator_id")
+        case = Case(
+            number="pending-" + secrets.token_hex(8),
+            category=data.category,
+            summary=data.summary,
+            language=data.language,
+            region=data.region,
+            requester_id=requester.id or 0,
+            chosen_mediator_id=data.mediator_id,
+            other_party_name=data.other_party_name,
+            other_party_contact=data.other_party_contact,
+        )
+        session.add(case)
+        await session.flush()
+        case.number = f"{case.created_at:%Y}-{case.id:05d}"
+        session.add(
+            Participant(
+                case_id=case.id or 0, user_id=requester.id or 0, role=CaseRole.party,
+                side=Side.a, consented_at=utcnow(),
+            )
+        )
+        await self.record(session, case, "requested", actor=requester, status=case.status)
+        return case
+
+    async def transition(
+        self, case: Case, to: CaseStatus, *, actor: User | None, session: AsyncSession,
+        reason: str = "",
+    ) -> None:
+        if to not in TRANSITIONS[case.status]:
+            raise Conflict(N_("This step is not possible while the case is in its present state."))
+        case.status = to
+        case.updated_at = utcnow()
+        session.add(case)
+        await self.record(session, case, "status", actor=actor, status=to, detail=reason)
+
+    async def change_status(
+        self, case: Case, to: CaseStatus, *, subject: Subject, session: AsyncSession,
+        reason: str = "",
+    ) -> None:
+        """A status change asked for by a user (decline, withdraw, start, end without agreement)."""
+        action = STATUS_ACTIONS.get(to)
+        if action is None:
+            raise Conflict(N_("This step is not possible while the case is in its present state."))
+        access.check(action, subject, case, registered_mediator=await registered_mediator(
+            subject.user.id if subject.user else None, session=session))
+        await self.transition(case, to, actor=subject.user, session=session, reason=reason)
+
+    async def accept(self, case: Case, *, mediator: User, session: AsyncSession) -> None:
+        """A registered mediator takes the case and becomes its mediator."""
+        session.add(
+            Participant(case_id=case.id or 0, user_id=mediator.id or 0, role=CaseRole.mediator)
+        )
+        case.chosen_mediator_id = mediator.id
+        await self.transition(case, CaseStatus.accepted, actor=mediator, session=session)
+        await self._advance_if_all_consented(case, actor=mediator, session=session)
+
+    async def consent(
+        self, case: Case, participant: Participant, *, user: User, session: AsyncSession
+    ) -> None:
+        participant.consented_at = utcnow()
+        session.add(participant)
+        await self.record(session, case, "consented", actor=user)
+        await self._advance_if_all_consented(case, actor=user, session=session)
+
+    async def _advance_if_all_consented(
+        self, case: Case, *, actor: User, session: AsyncSession
+    ) -> None:
+        """Mediation is voluntary: it moves on only when at least two parties, all of them, agreed."""
+        if case.status != CaseStatus.accepted:
+            return
+        parties = [p for p in await participants(case, session=session) if p.role == CaseRole.party]
+        if len(parties) >= 2 and all(p.consented_at for p in parties):
+            await self.transition(case, CaseStatus.consented, actor=actor, session=session)
+
+    async def add_participant(
+        self, case: Case, user: User, role: CaseRole, side: Side | None, *, session: AsyncSession
+    ) -> Participant:
+        existing = (
+            await session.exec(
+                select(Participant).where(
+                    Participant.case_id == case.id, Participant.user_id == user.id
+                )
+            )
+        ).first()
+        if existing:
+            raise Conflict(N_("This person already takes part in the case."))
+        participant = Participant(case_id=case.id or 0, user_id=user.id or 0, role=role, side=side)
+        session.add(participant)
+        await self.record(
+            session, case, "joined", actor=user, detail=role.value,
+            audit_detail={"user_id": user.id, "side": side.value if side else None},
+        )
+        await session.flush()
+        return participant
+
+    async def schedule(
+        self, case: Case, data: SessionCreate, *, mediator: User, session: AsyncSession
+    ) -> ScheduledSession:
+        starts_at = data.starts_at
+        if starts_at.tzinfo is None:
+            raise Refused(N_("Give the time with its time zone."), field="starts_at")
+        if starts_at <= utcnow():
+            raise Refused(N_("The session must be in the future."), field="starts_at")
+        row = ScheduledSession(
+            case_id=case.id or 0, starts_at=starts_at, duration_minutes=data.duration_minutes,
+            note=data.note, created_by=mediator.id or 0,
+        )
+        session.add(row)
+        await self.record(
+            session, case, "session_scheduled", actor=mediator,
+            detail=starts_at.isoformat(timespec="minutes"),
+        )
+        await session.flush()
+        return row
+
+
+async def get_case(case_id: int, *, session: AsyncSession) -> Case:
+    case = await session.get(Case, case_id)
+    if case is None:
+        raise NotFound(N_("No such case."))
+    return case
+
+
+async def participant_of(
+    case_id: int, user_id: int | None, *, session: AsyncSession
+) -> Participant | None:
+    if user_id is None:
+        return None
+    return (
+        await session.exec(
+            select(Participant).where(Participant.case_id == case_id, Participant.user_id == user_id)
+        )
+    ).first()
+
+
+async def participants(case: Case, *, session: AsyncSession) -> Sequence[Participant]:
+    return (
+        await session.exec(
+            select(Participant).where(Participant.case_id == case.id).order_by(col(Participant.id))
+        )
+    ).all()
+
+
+async def registered_mediator(user_id: int | None, *, session: AsyncSession) -> bool:
+    if user_id is None:
+        return False
+    row = (
+        await session.exec(
+            select(MediatorProfile)
+            .join(User, col(User.id) == col(MediatorProfile.user_id))
+            .where(
+                MediatorProfile.user_id == user_id,
+                col(MediatorProfile.active).is_(True),
+                User.role == AccountRole.mediator,
+            )
+        )
+    ).first()
+    return row is not None
+
+
+async def cases_of(user: User, *, session: AsyncSession) -> Sequence[Case]:
+    """The cases a user takes part in, newest first."""
+    return (
+        await session.exec(
+            select(Case)
+            .join(Participant, col(Participant.case_id) == col(Case.id))
+            .where(Participant.user_id == user.id)
+            .order_by(col(Case.created_at).desc())
+        )
+    ).all()
+
+
+async def open_requests(mediator: User, *, session: AsyncSession) -> Sequence[Case]:
+    """Requests a registered mediator may take: chosen for them, or for nobody yet."""
+    if not await registered_mediator(mediator.id, session=session):
+        return []
+    return (
+        await session.exec(
+            select(Case)
+            .where(
+                Case.status == CaseStatus.requested,
+                or_(col(Case.chosen_mediator_id).is_(None), Case.chosen_mediator_id == mediator.id),
+            )
+            .order_by(col(Case.created_at))
+        )
+    ).all()
+
+
+async def timeline(case: Case, *, session: AsyncSession) -> Sequence[CaseEvent]:
+    return (
+        await session.exec(
+            select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(col(CaseEvent.id))
+        )
+    ).all()
+
+
+async def scheduled_sessions(case: Case, *, session: AsyncSession) -> Sequence[ScheduledSession]:
+    return (
+        await session.exec(
+            select(ScheduledSession)
+            .where(ScheduledSession.case_id == case.id)
+            .order_by(col(ScheduledSession.starts_at))
+        )
+    ).all()
+
+
+async def case_public(case: Case, *, session: AsyncSession) -> CasePublic:
+    rows = (
+        await session.exec(
+            select(Participant, User)
+            .join(User, col(User.id) == col(Participant.user_id))
+            .where(Participant.case_id == case.id)
+            .order_by(col(Participant.id))
+        )
+    ).all()
+    return CasePublic(
+        id=case.id or 0, number=case.number, category=case.category, summary=case.summary,
+        language=case.language, region=case.region, status=case.status,
+        requester_id=case.requester_id, chosen_mediator_id=case.chosen_mediator_id,
+        other_party_name=case.other_party_name, created_at=case.created_at,
+        participants=[
+            ParticipantPublic(
+                user_id=u.id or 0, name=u.name, role=p.role, side=p.side,
+                consented=p.consented_at is not None,
+            )
+            for p, u in rows
+        ],
+    )

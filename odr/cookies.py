@@ -1,0 +1,36 @@
+"""The cookies the platform sets, in one place so their flags cannot drift apart."""
+
+from __future__ import annotations
+
+from starlette.responses import Response
+
+from odr.deps import CSRF_COOKIE, LANG_COOKIE, SESSION_COOKIE
+from odr.settings import Settings
+
+
+def set_session(response: Response, token: str, settings: Settings) -> None:
+    response.set_cookie(
+        SESSION_COOKIE, token, max_age=settings.session_days * 86400, httponly=True,
+        samesite="lax", secure=settings.secure_cookies, path="/",
+    )
+
+
+def clear_session(response: Response, settings: Settings) -> None:
+    response.delete_cookie(
+        SESSION_COOKIE, httponly=True, samesite="lax", secure=settings.secure_cookies, path="/"
+    )
+
+
+def set_csrf(response: Response, value: str, settings: Settings) -> None:
+    # Readable by our own scripts (they echo it in X-CSRF-Token); useless to other origins.
+    response.set_cookie(
+        CSRF_COOKIE, value, httponly=False, samesite="lax", secure=settings.secure_cookies,
+        path="/",
+    )
+
+
+def set_language(response: Response, language: str, settings: Settings) -> None:
+    response.set_cookie(
+        LANG_COOKIE, language, max_age=365 * 86400, httponly=True, samesite="lax",
+        secure=settings.secure_cookies, path="/",
+    )

@@ -1,0 +1,91 @@
+"""The demo: a mediator, two parties, an administrator, a court with a clerk, and one case."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+from sqlalchemy import func
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from odr import register
+from odr.models import AccountRole, Case, CaseRole, Court, Side, User, utcnow
+from odr.schemas import CaseCreate, CourtIn, MediatorProfileIn, SessionCreate
+from odr.services import Services
+
+
+@dataclass
+class DemoAccounts:
+    created: bool
+    logins: list[tuple[str, str, str]] = field(default_factory=list)  # (role, email, password)
+
+
+async def database_is_empty(session: AsyncSession) -> bool:
+    return int((await session.exec(select(func.count()).select_from(User))).one()) == 0
+
+
+async def create_demo(svc: Services, *, only_if_empty: bool = True) -> DemoAccounts:
+    """Create the demo people and case; passwords are random and returned to be printed once."""
+    async with svc.maker() as session:
+        if only_if_empty and not await database_is_empty(session):
+            return DemoAccounts(created=False)
+        result = DemoAccounts(created=True)
+
+        async def person(email: str, name: str, role: AccountRole, label: str) -> User:
+            password = secrets.token_urlsafe(9)
+            user = User(email=email, name=name, role=role,
+                        password_hash=svc.hashing.hash(password), language="ru")
+            session.add(user)
+            await session.flush()
+            result.logins.append((label, email, password))
+            return user
+
+        admin = await person("admin@demo.odr", "Әкімші Админ", AccountRole.administrator,
+                             "administrator")
+        mediator = await person("mediator@demo.odr", "Айгүл Серікқызы Нұрланова",
+                                AccountRole.mediator, "mediator")
+        party_a = await person("party.a@demo.odr", "Ерлан Қасымов", AccountRole.party, "party A")
+        party_b = await person("party.b@demo.odr", "Ольга Петрова", AccountRole.party, "party B")
+        clerk = await person("clerk@demo.odr", "Динара Ахметова", AccountRole.court_clerk,
+                             "court clerk")
+
+        await register.save_profile(
+            mediator.id or 0,
+            MediatorProfileIn(
+                kind="professional", certificate="MED-2023-0417", certified_on=date(2023, 4, 17),
+                languages=["kk", "ru"], regions=["almaty_city", "almaty"],
+                specialisations=["family", "property", "community"],
+                bio="Кәсіби медиатор, 12 жыл тәжірибе. Профессиональный медиатор, 12 лет опыта.",
+            ),
+            actor=admin, session=session, audit=svc.audit,
+        )
+        court: Court = await register.save_court(
+            CourtIn(name="Специализированный межрайонный экономический суд г. Алматы",
+                    region="almaty_city", address="Алматы, ул. Толе би, 146"),
+            actor=admin, session=session, audit=svc.audit,
+        )
+        clerk.court_id = court.id
+        session.add(clerk)
+
+        case: Case = await svc.cases.request(
+            CaseCreate(
+                category="property", language="ru", region="almaty_city",
+                summary="Спор о возврате долга по расписке: 1 200 000 тенге, срок возврата истёк "
+                        "в марте. Хочу договориться о графике выплат без суда.",
+                other_party_name=party_b.name, other_party_contact=party_b.email,
+                mediator_id=mediator.id,
+            ),
+            requester=party_a, session=session,
+        )
+        await svc.cases.accept(case, mediator=mediator, session=session)
+        await svc.cases.add_participant(case, party_b, CaseRole.party, Side.b, session=session)
+        await svc.cases.schedule(
+            case,
+            SessionCreate(starts_at=(utcnow() + timedelta(days=2)).replace(
+                minute=0, second=0, microsecond=0)),
+            mediator=mediator, session=session,
+        )
+        await session.commit()
+        return result

@@ -1,0 +1,180 @@
+"""What handlers need, named as ``Annotated`` types: the database session, the user, the case.
+
+Case dependencies load and check with the access policy at once (``CaseFor(Action.x)``), so a
+route body never sees a case its user may not act on.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator, Callable, Coroutine
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from odr import access, accounts, cases
+from odr.access import Action, GlobalAction, Subject
+from odr.errors import N_, Forbidden, Unauthenticated
+from odr.i18n import Translator, negotiate
+from odr.models import AuthSession, Case, Participant, User
+from odr.services import Services
+
+SESSION_COOKIE = "odr_session"
+CSRF_COOKIE = "odr_csrf"
+LANG_COOKIE = "odr_lang"
+UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def services(request: Request) -> Services:
+    svc: Services = request.app.state.services
+    return svc
+
+
+ServicesDep = Annotated[Services, Depends(services)]
+
+
+async def db_session(svc: ServicesDep) -> AsyncIterator[AsyncSession]:
+    async with svc.maker() as session:
+        yield session
+
+
+SessionDep = Annotated[AsyncSession, Depends(db_session)]
+
+
+@dataclass
+class Auth:
+    user: User | None
+    browser: AuthSession | None = None
+    by_token: bool = False
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+async def auth(request: Request, session: SessionDep) -> Auth:
+    """The caller: a bearer API token, else the session cookie, else nobody."""
+    cached: Auth | None = getattr(request.state, "auth", None)
+    if cached is not None:
+        return cached
+    result = Auth(None)
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        user = await accounts.api_token_user(header[7:].strip(), session=session)
+        if user is None:
+            raise Unauthenticated(N_("The API token is not valid."))
+        await session.commit()
+        result = Auth(user, by_token=True)
+    elif token := request.cookies.get(SESSION_COOKIE):
+        found = await accounts.session_user(token, session=session)
+        if found:
+            result = Auth(found[1], browser=found[0])
+    if result.user is not None and result.browser is not None and request.method in UNSAFE:
+        _check_api_csrf(request)
+    request.state.auth = result
+    return result
+
+
+def _check_api_csrf(request: Request) -> None:
+    """Cookie-authenticated API writes must come from our pages, not a foreign site's form.
+
+    A JSON body cannot be sent cross-site without a CORS preflight we never grant, and the
+    header can only be set by script on our own origin; page forms check their own field.
+    """
+    if not request.url.path.startswith("/api/"):
+        return
+    content_type = request.headers.get("content-type", "")
+    header = request.headers.get("x-csrf-token", "")
+    cookie = request.cookies.get(CSRF_COOKIE, "")
+    if content_type.startswith("application/json"):
+        return
+    if header and cookie and secrets.compare_digest(header, cookie):
+        return
+    raise Forbidden(N_("The request was refused as a possible forgery. Reload the page."))
+
+
+AuthDep = Annotated[Auth, Depends(auth)]
+
+
+async def optional_user(a: AuthDep) -> User | None:
+    return a.user
+
+
+async def current_user(a: AuthDep) -> User:
+    if a.user is None:
+        raise Unauthenticated(N_("Please sign in first."))
+    return a.user
+
+
+OptionalUser = Annotated[User | None, Depends(optional_user)]
+CurrentUser = Annotated[User, Depends(current_user)]
+
+
+def language_of(request: Request, user: User | None, default: str) -> str:
+    chosen = request.cookies.get(LANG_COOKIE) or (user.language if user else None)
+    return negotiate(chosen, request.headers.get("accept-language"), default)
+
+
+async def translator(request: Request, svc: ServicesDep, user: OptionalUser) -> Translator:
+    tr = svc.catalogues.get(language_of(request, user, svc.settings.default_language))
+    request.state.translator = tr
+    return tr
+
+
+Tr = Annotated[Translator, Depends(translator)]
+
+
+@dataclass
+class CaseAccess:
+    """A case together with who is asking and what they are in it; already checked."""
+
+    case: Case
+    user: User
+    participant: Participant | None
+
+    @property
+    def subject(self) -> Subject:
+        return Subject(self.user, self.participant)
+
+
+async def load_case_access(
+    case_id: int, user: User | None, action: Action, session: AsyncSession
+) -> CaseAccess:
+    """Load a case and check ``action`` on it with the policy (used by WebSockets too)."""
+    if user is None:
+        raise Unauthenticated(N_("Please sign in first."))
+    case = await cases.get_case(case_id, session=session)
+    participant = await cases.participant_of(case_id, user.id, session=session)
+    registered = participant is None and await cases.registered_mediator(user.id, session=session)
+    access.check(action, Subject(user, participant), case, registered_mediator=registered)
+    return CaseAccess(case, user, participant)
+
+
+def case_for(action: Action) -> Callable[..., Coroutine[Any, Any, CaseAccess]]:
+    async def dependency(case_id: int, user: OptionalUser, session: SessionDep) -> CaseAccess:
+        return await load_case_access(case_id, user, action, session)
+
+    return dependency
+
+
+def allowed(action: GlobalAction) -> Callable[..., Coroutine[Any, Any, User]]:
+    async def dependency(user: OptionalUser) -> User:
+        access.check_global(action, user)
+        assert user is not None
+        return user
+
+    return dependency
+
+
+CaseViewer = Annotated[CaseAccess, Depends(case_for(Action.view_case))]
+CaseInviter = Annotated[CaseAccess, Depends(case_for(Action.invite))]
+CaseTaker = Annotated[CaseAccess, Depends(case_for(Action.accept_case))]
+CaseConsenter = Annotated[CaseAccess, Depends(case_for(Action.consent))]
+CaseScheduler = Annotated[CaseAccess, Depends(case_for(Action.schedule_session))]
+Administrator = Annotated[User, Depends(allowed(GlobalAction.manage_register))]
+Requester = Annotated[User, Depends(allowed(GlobalAction.request_mediation))]
+OutboxReader = Annotated[User, Depends(allowed(GlobalAction.read_outbox))]
+AuditVerifier = Annotated[User, Depends(allowed(GlobalAction.verify_audit))]
+OpenRequestsViewer = Annotated[User, Depends(allowed(GlobalAction.list_open_requests))]

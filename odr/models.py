@@ -1,0 +1,225 @@
+"""Tables of the service core. Times are aware UTC datetimes (SQLModel's UTCDateTime)."""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, date, datetime
+
+from sqlalchemy import Column, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class AccountRole(str, enum.Enum):
+    """What an account is on the platform; roles within a case are ``CaseRole``."""
+
+    party = "party"
+    mediator = "mediator"
+    court_clerk = "court_clerk"
+    administrator = "administrator"
+
+
+class CaseRole(str, enum.Enum):
+    party = "party"
+    representative = "representative"
+    mediator = "mediator"
+    co_mediator = "co_mediator"
+    interpreter = "interpreter"
+    observer = "observer"
+
+
+class Side(str, enum.Enum):
+    a = "a"
+    b = "b"
+
+
+class CaseStatus(str, enum.Enum):
+    requested = "requested"
+    accepted = "accepted"
+    consented = "consented"
+    in_session = "in_session"
+    agreement_drafted = "agreement_drafted"
+    signed = "signed"
+    filed = "filed"
+    court_accepted = "court_accepted"
+    court_rejected = "court_rejected"
+    declined = "declined"
+    withdrawn = "withdrawn"
+    no_agreement = "no_agreement"
+
+
+class Category(str, enum.Enum):
+    family = "family"
+    labour = "labour"
+    property = "property"
+    consumer = "consumer"
+    community = "community"
+    local_authority = "local_authority"
+    other = "other"
+
+
+class MediatorKind(str, enum.Enum):
+    professional = "professional"
+    public = "public"
+    court = "court"
+
+
+class User(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(index=True, unique=True, max_length=254)
+    name: str = Field(max_length=200)
+    password_hash: str | None = Field(default=None, max_length=300)
+    role: AccountRole = Field(default=AccountRole.party)
+    language: str | None = Field(default=None, max_length=5)
+    timezone: str = Field(default="Asia/Almaty", max_length=64)
+    phone: str | None = Field(default=None, max_length=40)
+    court_id: int | None = Field(default=None, foreign_key="court.id")
+    active: bool = True
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class AuthSession(SQLModel, table=True):
+    """A signed-in browser; the cookie holds the token, the table only its SHA-256."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(index=True, unique=True, max_length=64)
+    user_id: int = Field(foreign_key="user.id", index=True)
+    csrf_token: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
+    ip: str | None = Field(default=None, max_length=64)
+
+
+class ApiToken(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user.id", index=True)
+    name: str = Field(max_length=100)
+    token_hash: str = Field(index=True, unique=True, max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+    last_used_at: datetime | None = None
+
+
+class LoginFailure(SQLModel, table=True):
+    """One failed sign-in; counted per account and per address within a window."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(index=True, max_length=254)
+    ip: str = Field(index=True, max_length=64)
+    at: datetime = Field(default_factory=utcnow, index=True)
+
+
+class Court(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=300)
+    region: str = Field(max_length=40)
+    address: str = Field(default="", max_length=300)
+    active: bool = True
+
+
+class MediatorProfile(SQLModel, table=True):
+    """An entry of the public register. Lists are kept as ``,a,b,`` so LIKE filters work anywhere."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user.id", unique=True)
+    kind: MediatorKind
+    certificate: str = Field(default="", max_length=100)
+    certified_on: date | None = None
+    languages: str = Field(default=",", max_length=100)
+    regions: str = Field(default=",", max_length=400)
+    specialisations: str = Field(default=",", max_length=400)
+    bio: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    active: bool = True
+
+
+class Case(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    number: str = Field(index=True, unique=True, max_length=32)
+    category: Category
+    summary: str = Field(sa_column=Column(Text, nullable=False))
+    language: str = Field(max_length=5)
+    region: str = Field(max_length=40)
+    status: CaseStatus = Field(default=CaseStatus.requested, index=True)
+    requester_id: int = Field(foreign_key="user.id")
+    chosen_mediator_id: int | None = Field(default=None, foreign_key="user.id")
+    other_party_name: str = Field(max_length=200)
+    other_party_contact: str = Field(max_length=254)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Participant(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("case_id", "user_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="case.id", index=True)
+    user_id: int = Field(foreign_key="user.id", index=True)
+    role: CaseRole
+    side: Side | None = None
+    consented_at: datetime | None = None
+    joined_at: datetime = Field(default_factory=utcnow)
+
+
+class CaseEvent(SQLModel, table=True):
+    """One line of a case's timeline, which every participant sees."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="case.id", index=True)
+    at: datetime = Field(default_factory=utcnow)
+    actor_id: int | None = Field(default=None, foreign_key="user.id")
+    kind: str = Field(max_length=40)
+    status: CaseStatus | None = None
+    detail: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+
+
+class Invitation(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="case.id", index=True)
+    email: str = Field(max_length=254)
+    name: str = Field(default="", max_length=200)
+    role: CaseRole
+    side: Side | None = None
+    token_hash: str = Field(index=True, unique=True, max_length=64)
+    invited_by: int = Field(foreign_key="user.id")
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
+    accepted_at: datetime | None = None
+    accepted_by: int | None = Field(default=None, foreign_key="user.id")
+
+
+class ScheduledSession(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="case.id", index=True)
+    starts_at: datetime
+    duration_minutes: int = 60
+    note: str = Field(default="", max_length=500)
+    created_by: int = Field(foreign_key="user.id")
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class OutboxMail(SQLModel, table=True):
+    """Every message the platform sends; kept here for the administrator when SMTP is absent."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    to: str = Field(max_length=254)
+    subject: str = Field(max_length=300)
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
+    sent_at: datetime | None = None
+    error: str = Field(default="", max_length=500)
+
+
+class AuditEntry(SQLModel, table=True):
+    """Append-only and hash-chained: ``hash = sha256(prev_hash + canonical fields)``."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    seq: int = Field(unique=True)
+    at: datetime = Field(default_factory=utcnow)
+    actor_id: int | None = None
+    action: str = Field(max_length=60)
+    case_id: int | None = Field(default=None, index=True)
+    detail: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)

@@ -1,0 +1,5 @@
+"""HTML pages (placeholder until the pages land)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

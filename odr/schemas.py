@@ -1,0 +1,204 @@
+"""Request and response shapes of the API, shared by the HTML forms (same validation)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+
+from odr.errors import N_
+from odr.models import (
+    AccountRole,
+    CaseRole,
+    CaseStatus,
+    Category,
+    MediatorKind,
+    Side,
+)
+from odr.vocab import REGION_LABELS
+
+Language = Annotated[str, Field(pattern="^(kk|ru|en)$")]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=200)]
+Password = Annotated[str, Field(min_length=8, max_length=200)]
+
+
+def _known_region(value: str) -> str:
+    if value not in REGION_LABELS:
+        raise ValueError(N_("Choose a region from the list."))
+    return value
+
+
+Region = Annotated[str, AfterValidator(_known_region)]
+
+
+class Registration(BaseModel):
+    email: EmailStr
+    name: Name
+    password: Password
+    language: Language | None = None
+
+
+class Login(BaseModel):
+    email: Annotated[str, Field(min_length=3, max_length=254)]
+    password: Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class ProfileUpdate(BaseModel):
+    name: Name | None = None
+    language: Language | None = None
+    timezone: Annotated[str, Field(max_length=64)] | None = None
+
+
+class TokenCreate(BaseModel):
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+
+
+class TokenCreated(BaseModel):
+    id: int
+    name: str
+    token: str
+
+
+class UserPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    email: str
+    name: str
+    role: AccountRole
+    language: str | None
+    timezone: str
+    court_id: int | None
+
+
+class CaseCreate(BaseModel):
+    category: Category
+    summary: Annotated[str, StringConstraints(strip_whitespace=True, min_length=10, max_length=5000)]
+    other_party_name: Name
+    other_party_contact: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=3, max_length=254)
+    ]
+    language: Language
+    region: Region
+    mediator_id: int | None = None
+
+
+class ParticipantPublic(BaseModel):
+    user_id: int
+    name: str
+    role: CaseRole
+    side: Side | None
+    consented: bool
+
+
+class CasePublic(BaseModel):
+    id: int
+    number: str
+    category: Category
+    summary: str
+    language: str
+    region: str
+    status: CaseStatus
+    requester_id: int
+    chosen_mediator_id: int | None
+    other_party_name: str
+    created_at: datetime
+    participants: list[ParticipantPublic]
+
+
+class CaseEventPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    at: datetime
+    actor_id: int | None
+    kind: str
+    status: CaseStatus | None
+    detail: str
+
+
+class StatusChange(BaseModel):
+    status: CaseStatus
+    reason: Annotated[str, Field(max_length=1000)] = ""
+
+
+class InvitationCreate(BaseModel):
+    email: EmailStr
+    name: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] = ""
+    role: CaseRole
+    side: Side | None = None
+
+
+class InvitationCreated(BaseModel):
+    id: int
+    email: str
+    role: CaseRole
+    side: Side | None
+    link: str
+    expires_at: datetime
+    mailed: bool
+
+
+class InvitationAccept(BaseModel):
+    """Sent without a session: creates the invited person's account."""
+
+    name: Name | None = None
+    password: Password | None = None
+
+
+class SessionCreate(BaseModel):
+    starts_at: datetime
+    duration_minutes: Annotated[int, Field(ge=15, le=480)] = 60
+    note: Annotated[str, Field(max_length=500)] = ""
+
+
+class SessionPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    starts_at: datetime
+    duration_minutes: int
+    note: str
+
+
+class MediatorProfileIn(BaseModel):
+    kind: MediatorKind
+    certificate: Annotated[str, Field(max_length=100)] = ""
+    certified_on: date | None = None
+    languages: list[Language] = []
+    regions: list[Region] = []
+    specialisations: list[Category] = []
+    bio: Annotated[str, Field(max_length=3000)] = ""
+    active: bool = True
+
+
+class MediatorPublic(BaseModel):
+    user_id: int
+    name: str
+    kind: MediatorKind
+    certificate: str
+    certified_on: date | None
+    languages: list[str]
+    regions: list[str]
+    specialisations: list[str]
+    bio: str
+
+
+class CourtIn(BaseModel):
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=300)]
+    region: Region
+    address: Annotated[str, Field(max_length=300)] = ""
+    active: bool = True
+
+
+class CourtPublic(CourtIn):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+
+
+class AuditReport(BaseModel):
+    entries: int
+    intact: bool
+    problems: list[str]

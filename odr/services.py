@@ -1,0 +1,49 @@
+"""The long-lived parts of the service, made once in the app's lifespan and kept on ``app.state``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from odr.audit import AuditLog
+from odr.cases import CaseService
+from odr.db import make_engine, make_sessionmaker
+from odr.i18n import Catalogues
+from odr.invitations import Invitations
+from odr.mail import Mailer
+from odr.security import PasswordHashing
+from odr.settings import Settings
+
+
+@dataclass
+class Services:
+    settings: Settings
+    engine: AsyncEngine
+    maker: async_sessionmaker[AsyncSession]
+    catalogues: Catalogues
+    hashing: PasswordHashing
+    audit: AuditLog
+    cases: CaseService
+    mailer: Mailer
+    invitations: Invitations
+
+    @classmethod
+    def create(cls, settings: Settings) -> Services:
+        engine = make_engine(settings.effective_database_url)
+        maker = make_sessionmaker(engine)
+        hashing = PasswordHashing(settings)
+        audit = AuditLog()
+        cases = CaseService(audit)
+        mailer = Mailer(settings, maker)
+        return cls(
+            settings=settings, engine=engine, maker=maker,
+            catalogues=Catalogues(settings.default_language), hashing=hashing, audit=audit,
+            cases=cases, mailer=mailer,
+            invitations=Invitations(cases=cases, mailer=mailer, settings=settings,
+                                    hashing=hashing),
+        )
+
+    async def close(self) -> None:
+        await self.engine.dispose()

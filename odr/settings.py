@@ -1,0 +1,60 @@
+"""Settings from the environment (prefix ``ODR_``), with embedded defaults under the data folder."""
+
+from __future__ import annotations
+
+import secrets
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ODR_", extra="ignore")
+
+    data_dir: Path = Path("var")
+    database_url: str = ""
+    secret_key: str = ""
+    public_url: str = "http://127.0.0.1:8000"
+    redis_url: str = ""
+
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_starttls: bool = False
+    smtp_sender: str = "ODR <no-reply@odr.local>"
+
+    default_language: str = "ru"
+    default_timezone: str = "Asia/Almaty"
+    session_days: int = 14
+    invitation_days: int = 7
+    # Failed logins tolerated within the window before refusing, per account and per address.
+    login_window_minutes: int = 15
+    login_max_failures_account: int = 5
+    login_max_failures_address: int = 20
+    argon2_time_cost: int = Field(default=3, ge=1)
+    argon2_memory_cost: int = Field(default=65536, ge=8)
+
+    @cached_property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'odr.sqlite3').resolve()}"
+
+    @cached_property
+    def effective_secret_key(self) -> str:
+        """The configured key, else one generated once and kept in the data folder."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.data_dir / "secret_key"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.public_url.startswith("https://")

@@ -1,0 +1,87 @@
+"""Names the user sees for the platform's fixed lists (categories, statuses, roles, regions)."""
+
+from __future__ import annotations
+
+from odr.errors import N_
+
+CATEGORY_LABELS = {
+    "family": N_("Family"),
+    "labour": N_("Labour"),
+    "property": N_("Property"),
+    "consumer": N_("Consumer"),
+    "community": N_("Neighbours and community"),
+    "local_authority": N_("With a local authority"),
+    "other": N_("Other"),
+}
+
+STATUS_LABELS = {
+    "requested": N_("Requested"),
+    "accepted": N_("Accepted by a mediator"),
+    "consented": N_("All parties consented"),
+    "in_session": N_("In session"),
+    "agreement_drafted": N_("Agreement drafted"),
+    "signed": N_("Signed"),
+    "filed": N_("Filed with the court"),
+    "court_accepted": N_("Accepted by the court"),
+    "court_rejected": N_("Rejected by the court"),
+    "declined": N_("Declined"),
+    "withdrawn": N_("Withdrawn"),
+    "no_agreement": N_("Ended without agreement"),
+}
+
+CASE_ROLE_LABELS = {
+    "party": N_("Party"),
+    "representative": N_("Representative"),
+    "mediator": N_("Mediator"),
+    "co_mediator": N_("Co-mediator"),
+    "interpreter": N_("Interpreter"),
+    "observer": N_("Observer"),
+}
+
+ACCOUNT_ROLE_LABELS = {
+    "party": N_("Citizen"),
+    "mediator": N_("Mediator"),
+    "court_clerk": N_("Court clerk"),
+    "administrator": N_("Administrator"),
+}
+
+SIDE_LABELS = {"a": N_("Side A"), "b": N_("Side B")}
+
+MEDIATOR_KIND_LABELS = {
+    "professional": N_("Professional mediator"),
+    "public": N_("Public mediator"),
+    "court": N_("Court mediator"),
+}
+
+# Kazakhstan's regions and cities of republican significance (since 2022).
+REGION_LABELS = {
+    "astana": N_("Astana"),
+    "almaty_city": N_("Almaty (city)"),
+    "shymkent": N_("Shymkent"),
+    "abai": N_("Abai Region"),
+    "akmola": N_("Akmola Region"),
+    "aktobe": N_("Aktobe Region"),
+    "almaty": N_("Almaty Region"),
+    "atyrau": N_("Atyrau Region"),
+    "east_kazakhstan": N_("East Kazakhstan Region"),
+    "zhambyl": N_("Zhambyl Region"),
+    "zhetysu": N_("Zhetysu Region"),
+    "west_kazakhstan": N_("West Kazakhstan Region"),
+    "karaganda": N_("Karaganda Region"),
+    "kostanay": N_("Kostanay Region"),
+    "kyzylorda": N_("Kyzylorda Region"),
+    "mangystau": N_("Mangystau Region"),
+    "pavlodar": N_("Pavlodar Region"),
+    "north_kazakhstan": N_("North Kazakhstan Region"),
+    "turkistan": N_("Turkistan Region"),
+    "ulytau": N_("Ulytau Region"),
+}
+
+EVENT_LABELS = {
+    "requested": N_("Mediation requested"),
+    "status": N_("Status changed"),
+    "invited": N_("Invitation sent"),
+    "joined": N_("Joined the case"),
+    "consented": N_("Consented to mediation"),
+    "session_scheduled": N_("Session scheduled"),
+}

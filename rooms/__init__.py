@@ -1,0 +1,1 @@
+"""Live sessions: lobby, joint session, caucuses, chat and the media relay (see its own issue)."""
