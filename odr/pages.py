@@ -1,5 +1,566 @@
-"""HTML pages (placeholder until the pages land)."""
+"""The HTML pages: landing, sign-in, dashboard, request, case, invitation, register, admin.
 
-from fastapi import APIRouter
+Each handler reads the form, calls the same services as the API and renders a template; a form
+with errors is shown again with each message beside its field (status 422).
+"""
 
-router = APIRouter()
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+from urllib.parse import quote
+from zoneinfo import ZoneInfo, available_timezones
+
+from fastapi import APIRouter, BackgroundTasks, Depends, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from odr import access, accounts, audit, cases, mail, register
+from odr.access import Action, GlobalAction
+from odr.cookies import clear_session, set_language, set_session
+from odr.deps import (
+    SESSION_COOKIE,
+    CaseAccess,
+    OptionalUser,
+    Services,
+    ServicesDep,
+    SessionDep,
+    Tr,
+    client_ip,
+    load_case_access,
+)
+from odr.errors import N_, Refused, Unauthenticated
+from odr.forms import FormInvalid, parse, read_form, refusal_as_form_error
+from odr.i18n import LANGUAGES, Translator
+from odr.models import AccountRole, CaseRole, MediatorKind, MediatorProfile, User
+from odr.schemas import (
+    CaseCreate,
+    CourtIn,
+    InvitationAccept,
+    InvitationCreate,
+    Login,
+    MediatorProfileIn,
+    ProfileUpdate,
+    Registration,
+    SessionCreate,
+    StatusChange,
+    TokenCreate,
+)
+from odr.templating import Pages
+
+router = APIRouter(include_in_schema=False)
+
+# Messages shown once after a form succeeded (the key travels in the redirect's query).
+FLASH = {
+    "requested": N_("Your request has been sent. A mediator will take it up."),
+    "accepted": N_("You have taken the case."),
+    "consented": N_("Thank you: your consent to mediation is recorded."),
+    "invited": N_("The invitation has been created."),
+    "scheduled": N_("The session has been scheduled."),
+    "status": N_("The case status has been changed."),
+    "joined": N_("You have joined the case."),
+    "saved": N_("Saved."),
+    "welcome": N_("Welcome! Your account has been created."),
+}
+
+
+@dataclass
+class Page:
+    """Everything a page handler needs about the request."""
+
+    request: Request
+    tr: Translator
+    user: User | None
+    svc: Services
+    session: AsyncSession
+
+    def render(self, template: str, status_code: int = 200, **context: Any) -> Response:
+        pages: Pages = self.request.app.state.pages
+        flash_key = self.request.query_params.get("done", "")
+        flash = self.tr.gettext(FLASH[flash_key]) if flash_key in FLASH else None
+        return pages.render(self.request, template, self.tr, self.user, status_code=status_code,
+                            flash=flash, **context)
+
+    def require_user(self) -> User:
+        if self.user is None:
+            raise Unauthenticated(N_("Please sign in first."))
+        return self.user
+
+
+async def page(request: Request, tr: Tr, user: OptionalUser, svc: ServicesDep,
+               session: SessionDep) -> Page:
+    return Page(request, tr, user, svc, session)
+
+
+PageDep = Annotated[Page, Depends(page)]
+
+
+def redirect(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+def login_redirect(request: Request) -> RedirectResponse:
+    return redirect("/login?next=" + quote(request.url.path))
+
+
+def safe_next(value: str | None) -> str:
+    """Only local paths, so a link cannot send a user off to another site after sign-in."""
+    if value and value.startswith("/") and not value.startswith("//"):
+        return value
+    return "/dashboard"
+
+
+# --- public -----------------------------------------------------------------------------------
+
+@router.get("/")
+async def landing(p: PageDep) -> Response:
+    return p.render("landing.html")
+
+
+@router.get("/lang/{language}")
+async def choose_language(language: str, p: PageDep, next: str = "/") -> Response:
+    response = redirect(safe_next(next) if next != "/" else "/")
+    if language in LANGUAGES:
+        set_language(response, language, p.svc.settings)
+        if p.user is not None:
+            p.user.language = language
+            p.session.add(p.user)
+            await p.session.commit()
+    return response
+
+
+@router.get("/mediators")
+async def mediators_page(
+    p: PageDep, language: str = "", region: str = "", specialisation: str = "", kind: str = ""
+) -> Response:
+    kind_value = MediatorKind(kind) if kind in MediatorKind.__members__ else None
+    found = await register.search_mediators(
+        session=p.session, language=language or None, region=region or None,
+        specialisation=specialisation or None, kind=kind_value,
+    )
+    return p.render("mediators.html", mediators=found, filters={
+        "language": language, "region": region, "specialisation": specialisation, "kind": kind,
+    })
+
+
+# --- accounts ---------------------------------------------------------------------------------
+
+@router.get("/login")
+async def login_page(p: PageDep, next: str = "") -> Response:
+    return p.render("login.html", next=safe_next(next), values={}, errors={})
+
+
+@router.post("/login")
+async def login_submit(p: PageDep) -> Response:
+    values = await read_form(p.request)
+    next_url = safe_next(values.get("next"))
+    try:
+        data = parse(Login, values, p.tr)
+        user = await accounts.authenticate(
+            data.email, data.password, ip=client_ip(p.request), session=p.session,
+            hashing=p.svc.hashing, settings=p.svc.settings,
+        )
+        token, _ = await accounts.start_session(user, ip=client_ip(p.request),
+                                                session=p.session, settings=p.svc.settings)
+        await p.session.commit()
+    except FormInvalid as exc:
+        return p.render("login.html", 422, next=next_url, values=exc.values, errors=exc.errors)
+    except Refused as exc:
+        err = refusal_as_form_error(exc, values, p.tr)
+        return p.render("login.html", exc.status_code, next=next_url, values=values,
+                        errors=err.errors)
+    response = redirect(next_url)
+    set_session(response, token, p.svc.settings)
+    return response
+
+
+@router.get("/signup")
+async def signup_page(p: PageDep, next: str = "") -> Response:
+    return p.render("signup.html", next=safe_next(next), values={}, errors={})
+
+
+@router.post("/signup")
+async def signup_submit(p: PageDep) -> Response:
+    values = await read_form(p.request)
+    values.setdefault("language", p.tr.language)
+    next_url = safe_next(values.get("next"))
+    try:
+        data = parse(Registration, values, p.tr)
+        user = await accounts.create_user(data, session=p.session, hashing=p.svc.hashing)
+        token, _ = await accounts.start_session(user, ip=client_ip(p.request),
+                                                session=p.session, settings=p.svc.settings)
+        await p.session.commit()
+    except FormInvalid as exc:
+        return p.render("signup.html", 422, next=next_url, values=exc.values, errors=exc.errors)
+    except Refused as exc:
+        err = refusal_as_form_error(exc, values, p.tr)
+        return p.render("signup.html", exc.status_code, next=next_url, values=values,
+                        errors=err.errors)
+    response = redirect(next_url + ("&" if "?" in next_url else "?") + "done=welcome")
+    set_session(response, token, p.svc.settings)
+    return response
+
+
+@router.post("/logout")
+async def logout_submit(p: PageDep) -> Response:
+    await read_form(p.request)
+    if token := p.request.cookies.get(SESSION_COOKIE):
+        await accounts.end_session(token, session=p.session)
+        await p.session.commit()
+    response = redirect("/")
+    clear_session(response, p.svc.settings)
+    return response
+
+
+@router.get("/settings")
+async def settings_page(p: PageDep) -> Response:
+    if p.user is None:
+        return login_redirect(p.request)
+    return p.render("settings.html", values={}, errors={}, timezones=sorted(available_timezones()),
+                    new_token=None)
+
+
+@router.post("/settings")
+async def settings_submit(p: PageDep) -> Response:
+    user = p.require_user()
+    values = await read_form(p.request)
+    zones = sorted(available_timezones())
+    try:
+        data = parse(ProfileUpdate, values, p.tr)
+        if data.timezone is not None and data.timezone not in zones:
+            raise FormInvalid({"timezone": p.tr.gettext(N_("Unknown time zone."))}, values)
+        for field, value in data.model_dump(exclude_unset=True).items():
+            setattr(user, field, value)
+        p.session.add(user)
+        await p.session.commit()
+    except FormInvalid as exc:
+        return p.render("settings.html", 422, values=exc.values, errors=exc.errors,
+                        timezones=zones, new_token=None)
+    response = redirect("/settings?done=saved")
+    if user.language:
+        set_language(response, user.language, p.svc.settings)
+    return response
+
+
+@router.post("/settings/tokens")
+async def token_submit(p: PageDep) -> Response:
+    user = p.require_user()
+    values = await read_form(p.request)
+    zones = sorted(available_timezones())
+    try:
+        data = parse(TokenCreate, values, p.tr)
+    except FormInvalid as exc:
+        return p.render("settings.html", 422, values=exc.values, errors=exc.errors,
+                        timezones=zones, new_token=None)
+    token, _ = await accounts.create_api_token(user, data.name, session=p.session)
+    await p.session.commit()
+    return p.render("settings.html", values={}, errors={}, timezones=zones, new_token=token)
+
+
+# --- cases ------------------------------------------------------------------------------------
+
+@router.get("/dashboard")
+async def dashboard(p: PageDep) -> Response:
+    if p.user is None:
+        return login_redirect(p.request)
+    mine = await cases.cases_of(p.user, session=p.session)
+    open_cases = (
+        await cases.open_requests(p.user, session=p.session)
+        if p.user.role == AccountRole.mediator else []
+    )
+    return p.render("dashboard.html", cases=mine, open_cases=open_cases)
+
+
+async def mediator_choices(session: AsyncSession) -> list[Any]:
+    return await register.search_mediators(session=session)
+
+
+@router.get("/cases/new")
+async def new_case_page(p: PageDep, mediator: int | None = None) -> Response:
+    if p.user is None:
+        return login_redirect(p.request)
+    values: dict[str, Any] = {"language": p.tr.language}
+    if mediator is not None:
+        values["mediator_id"] = str(mediator)
+    return p.render("case_new.html", values=values, errors={},
+                    mediators=await mediator_choices(p.session))
+
+
+@router.post("/cases/new")
+async def new_case_submit(p: PageDep) -> Response:
+    user = p.require_user()
+    access.check_global(GlobalAction.request_mediation, user)
+    values = await read_form(p.request)
+    try:
+        if values.get("agree") != "yes":
+            raise FormInvalid({"agree": p.tr.gettext(N_("Mediation is voluntary: please confirm "
+                                                        "that you agree to it."))}, values)
+        data = parse(CaseCreate, values, p.tr)
+        case = await p.svc.cases.request(data, requester=user, session=p.session)
+        await p.session.commit()
+    except FormInvalid as exc:
+        return p.render("case_new.html", 422, values=exc.values, errors=exc.errors,
+                        mediators=await mediator_choices(p.session))
+    except Refused as exc:
+        err = refusal_as_form_error(exc, values, p.tr)
+        return p.render("case_new.html", exc.status_code, values=values, errors=err.errors,
+                        mediators=await mediator_choices(p.session))
+    return redirect(f"/cases/{case.id}?done=requested")
+
+
+async def case_page_context(p: Page, ca: CaseAccess) -> dict[str, Any]:
+    """What the case page shows, with each action offered only where the policy allows it."""
+    registered = ca.participant is None and await cases.registered_mediator(
+        ca.user.id, session=p.session)
+
+    def can(action: Action) -> bool:
+        return access.may(action, ca.subject, ca.case, registered_mediator=registered)
+
+    return {
+        "case": ca.case,
+        "public": await cases.case_public(ca.case, session=p.session),
+        "events": await cases.timeline(ca.case, session=p.session),
+        "sessions": await cases.scheduled_sessions(ca.case, session=p.session),
+        "me": ca.participant,
+        "can": {a.value: can(a) for a in Action},
+        "invite_roles": [r for r in CaseRole if r != CaseRole.mediator],
+    }
+
+
+async def render_case(p: Page, ca: CaseAccess, status_code: int = 200, **extra: Any) -> Response:
+    context = await case_page_context(p, ca)
+    context.setdefault("values", {})
+    context.setdefault("errors", {})
+    context.setdefault("invite_link", None)
+    context.update(extra)
+    return p.render("case.html", status_code, **context)
+
+
+async def case_access(p: Page, case_id: int, action: Action) -> CaseAccess:
+    return await load_case_access(case_id, p.user, action, p.session)
+
+
+@router.get("/cases/{case_id}")
+async def case_page(case_id: int, p: PageDep) -> Response:
+    if p.user is None:
+        return login_redirect(p.request)
+    return await render_case(p, await case_access(p, case_id, Action.view_case))
+
+
+@router.post("/cases/{case_id}/accept")
+async def case_accept(case_id: int, p: PageDep) -> Response:
+    await read_form(p.request)
+    ca = await case_access(p, case_id, Action.accept_case)
+    await p.svc.cases.accept(ca.case, mediator=ca.user, session=p.session)
+    await p.session.commit()
+    return redirect(f"/cases/{case_id}?done=accepted")
+
+
+@router.post("/cases/{case_id}/consent")
+async def case_consent(case_id: int, p: PageDep) -> Response:
+    await read_form(p.request)
+    ca = await case_access(p, case_id, Action.consent)
+    assert ca.participant is not None
+    await p.svc.cases.consent(ca.case, ca.participant, user=ca.user, session=p.session)
+    await p.session.commit()
+    return redirect(f"/cases/{case_id}?done=consented")
+
+
+@router.post("/cases/{case_id}/status")
+async def case_status(case_id: int, p: PageDep) -> Response:
+    values = await read_form(p.request)
+    ca = await case_access(p, case_id, Action.view_case)
+    try:
+        data = parse(StatusChange, values, p.tr)
+    except FormInvalid as exc:
+        return await render_case(p, ca, 422, values=exc.values, errors=exc.errors)
+    await p.svc.cases.change_status(ca.case, data.status, subject=ca.subject, session=p.session,
+                                    reason=data.reason)
+    await p.session.commit()
+    return redirect(f"/cases/{case_id}?done=status")
+
+
+@router.post("/cases/{case_id}/invitations")
+async def case_invite(case_id: int, p: PageDep, background: BackgroundTasks) -> Response:
+    values = await read_form(p.request)
+    ca = await case_access(p, case_id, Action.invite)
+    assert ca.participant is not None
+    try:
+        data = parse(InvitationCreate, values, p.tr)
+        sent = await p.svc.invitations.invite(
+            ca.case, data, inviter=ca.user, inviter_role=ca.participant.role, session=p.session,
+            translator=p.svc.catalogues.get(ca.case.language),
+        )
+        await p.session.commit()
+    except FormInvalid as exc:
+        return await render_case(p, ca, 422, values=exc.values, errors=exc.errors)
+    except Refused as exc:
+        err = refusal_as_form_error(exc, values, p.tr)
+        return await render_case(p, ca, exc.status_code, values=values, errors=err.errors)
+    background.add_task(p.svc.mailer.deliver_pending)
+    # The link is shown to the inviter once, to pass on by phone or messenger if mail fails.
+    return await render_case(p, ca, invite_link=sent.link, invite_mailed=sent.mailed)
+
+
+@router.post("/cases/{case_id}/sessions")
+async def case_schedule(case_id: int, p: PageDep) -> Response:
+    values = await read_form(p.request)
+    ca = await case_access(p, case_id, Action.schedule_session)
+    user = ca.user
+    try:
+        data = parse(SessionCreate, values, p.tr)
+        # The form gives the wall-clock time in the mediator's own zone.
+        if data.starts_at.tzinfo is None:
+            data.starts_at = data.starts_at.replace(tzinfo=ZoneInfo(user.timezone))
+        await p.svc.cases.schedule(ca.case, data, mediator=user, session=p.session)
+        await p.session.commit()
+    except FormInvalid as exc:
+        return await render_case(p, ca, 422, values=exc.values, errors=exc.errors)
+    except Refused as exc:
+        err = refusal_as_form_error(exc, values, p.tr)
+        return await render_case(p, ca, exc.status_code, values=values, errors=err.errors)
+    return redirect(f"/cases/{case_id}?done=scheduled")
+
+
+@router.get("/cases/{case_id}/room")
+async def case_room(case_id: int, p: PageDep) -> Response:
+    if p.user is None:
+        return login_redirect(p.request)
+    ca = await case_access(p, case_id, Action.join_session)
+    return p.render("room_pending.html", case=ca.case)
+
+
+# --- invitations ------------------------------------------------------------------------------
+
+@router.get("/invitations/{token}")
+async def invitation_page(token: str, p: PageDep) -> Response:
+    invitation, case = await p.svc.invitations.find(token, session=p.session)
+    inviter = await p.session.get(User, invitation.invited_by)
+    existing = await accounts.user_by_email(invitation.email, session=p.session)
+    return p.render("invitation.html", invitation=invitation, case=case, inviter=inviter,
+                    token=token, has_account=existing is not None, values={}, errors={})
+
+
+@router.post("/invitations/{token}")
+async def invitation_submit(token: str, p: PageDep) -> Response:
+    values = await read_form(p.request)
+    try:
+        data = parse(InvitationAccept, values, p.tr) if p.user is None else InvitationAccept()
+        result = await p.svc.invitations.accept(token, data, user=p.user, session=p.session)
+        cookie = None
+        if result.account_created:
+            cookie, _ = await accounts.start_session(result.user, ip=client_ip(p.request),
+                                                     session=p.session, settings=p.svc.settings)
+        await p.session.commit()
+    except (FormInvalid, Refused) as exc:
+        invitation, case = await p.svc.invitations.find(token, session=p.session)
+        inviter = await p.session.get(User, invitation.invited_by)
+        err = exc if isinstance(exc, FormInvalid) else refusal_as_form_error(exc, values, p.tr)
+        status = 422 if isinstance(exc, FormInvalid) else exc.status_code
+        return p.render("invitation.html", status, invitation=invitation, case=case,
+                        inviter=inviter, token=token, has_account=False, values=values,
+                        errors=err.errors)
+    response = redirect(f"/cases/{result.case.id}?done=joined")
+    if cookie:
+        set_session(response, cookie, p.svc.settings)
+    return response
+
+
+# --- administration ---------------------------------------------------------------------------
+
+async def admin_context(p: Page) -> dict[str, Any]:
+    users = (await p.session.exec(select(User).order_by(col(User.name)))).all()
+    profiles = {m.user_id: m for m in (await p.session.exec(select(MediatorProfile))).all()}
+    return {
+        "users": users,
+        "profiles": profiles,
+        "courts": await register.courts(session=p.session),
+        "outbox": await mail.outbox(p.session, limit=50),
+        "mail_configured": p.svc.mailer.configured,
+        "unpack": register.unpack,
+    }
+
+
+def require_admin(p: Page) -> User:
+    user = p.require_user()
+    access.check_global(GlobalAction.manage_register, user)
+    return user
+
+
+@router.get("/admin")
+async def admin_page(p: PageDep) -> Response:
+    if p.user is None:
+        return login_redirect(p.request)
+    require_admin(p)
+    return p.render("admin.html", values={}, errors={}, audit_report=None,
+                    **await admin_context(p))
+
+
+@router.post("/admin/mediators")
+async def admin_save_mediator(p: PageDep) -> Response:
+    admin = require_admin(p)
+    values = await read_form(p.request)
+    try:
+        target = await accounts.user_by_email(str(values.get("email", "")), session=p.session)
+        if target is None:
+            raise FormInvalid({"email": p.tr.gettext(N_("No account with this e-mail."))}, values)
+        data = parse(MediatorProfileIn, values, p.tr)
+        await register.save_profile(target.id or 0, data, actor=admin, session=p.session,
+                                    audit=p.svc.audit)
+        await p.session.commit()
+    except FormInvalid as exc:
+        return p.render("admin.html", 422, values=exc.values, errors=exc.errors,
+                        audit_report=None, **await admin_context(p))
+    except Refused as exc:
+        err = refusal_as_form_error(exc, values, p.tr)
+        return p.render("admin.html", exc.status_code, values=values, errors=err.errors,
+                        audit_report=None, **await admin_context(p))
+    return redirect("/admin?done=saved")
+
+
+@router.post("/admin/courts")
+async def admin_save_court(p: PageDep) -> Response:
+    admin = require_admin(p)
+    values = await read_form(p.request)
+    try:
+        data = parse(CourtIn, values, p.tr)
+        await register.save_court(data, actor=admin, session=p.session, audit=p.svc.audit)
+        await p.session.commit()
+    except FormInvalid as exc:
+        return p.render("admin.html", 422, values=exc.values, errors=exc.errors,
+                        audit_report=None, **await admin_context(p))
+    return redirect("/admin?done=saved")
+
+
+@router.post("/admin/clerks")
+async def admin_assign_clerk(p: PageDep) -> Response:
+    admin = require_admin(p)
+    values = await read_form(p.request)
+    try:
+        target = await accounts.user_by_email(str(values.get("clerk_email", "")),
+                                              session=p.session)
+        if target is None:
+            raise FormInvalid({"clerk_email": p.tr.gettext(N_("No account with this e-mail."))},
+                              values)
+        try:
+            court_id = int(values.get("court_id", ""))
+        except ValueError:
+            raise FormInvalid({"court_id": p.tr.gettext(N_("Choose a court."))}, values) from None
+        await register.assign_clerk(target.id or 0, court_id, actor=admin, session=p.session,
+                                    audit=p.svc.audit)
+        await p.session.commit()
+    except FormInvalid as exc:
+        return p.render("admin.html", 422, values=exc.values, errors=exc.errors,
+                        audit_report=None, **await admin_context(p))
+    return redirect("/admin?done=saved")
+
+
+@router.post("/admin/audit")
+async def admin_verify_audit(p: PageDep) -> Response:
+    require_admin(p)
+    await read_form(p.request)
+    report = await audit.verify(p.session)
+    return p.render("admin.html", values={}, errors={}, audit_report=report,
+                    **await admin_context(p))
+
