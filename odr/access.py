@@ -14,7 +14,7 @@ from odr.errors import N_, Conflict, Forbidden, NotFound, Refused, Unauthenticat
 from odr.models import AccountRole, Case, CaseRole, CaseStatus, Participant, User
 
 
-class Action(str, enum.Enum):
+class Action(enum.StrEnum):
     view_case = "view_case"
     invite = "invite"
     accept_case = "accept_case"
@@ -27,7 +27,7 @@ class Action(str, enum.Enum):
     end_without_agreement = "end_without_agreement"
 
 
-class GlobalAction(str, enum.Enum):
+class GlobalAction(enum.StrEnum):
     request_mediation = "request_mediation"
     list_open_requests = "list_open_requests"
     manage_register = "manage_register"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, func
 from sqlmodel import col, select
@@ -87,7 +87,7 @@ async def authenticate(
 
 
 async def _count_failures(
-    session: AsyncSession, since: object, *, email: str | None = None, ip: str | None = None
+    session: AsyncSession, since: datetime, *, email: str | None = None, ip: str | None = None
 ) -> int:
     query = select(func.count()).select_from(LoginFailure).where(LoginFailure.at >= since)
     if email is not None:

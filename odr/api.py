@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, BackgroundTasks, Request, Response, status
 from zoneinfo import available_timezones
+
+from fastapi import APIRouter, BackgroundTasks, Request, Response, status
 
 from odr import accounts, audit, cases, mail, register
 from odr.cookies import clear_session, set_session

@@ -41,8 +41,8 @@ class AuditLog:
     """Appends entries inside the caller's transaction, one writer at a time.
 
     The chain needs the previous entry's hash, so appends are serialised: within a process by a
-    lock held until the caller's transaction ends (commit, rollback or close), across processes by a PostgreSQL advisory
-    transaction lock (SQLite allows one writer anyway).
+    lock held until the caller's transaction ends (commit, rollback or close), across processes by a
+    PostgreSQL advisory transaction lock (SQLite allows one writer anyway).
     """
 
     def __init__(self) -> None:
@@ -61,8 +61,8 @@ class AuditLog:
             await self._lock.acquire()
             session.info["audit_lock_held"] = True
             self._release_when_done(session)
-            if session.bind.dialect.name == "postgresql":
-                await session.exec(text(f"SELECT pg_advisory_xact_lock({_PG_LOCK_KEY})"))  # type: ignore[call-overload]
+            if session.get_bind().dialect.name == "postgresql":
+                await session.execute(text(f"SELECT pg_advisory_xact_lock({_PG_LOCK_KEY})"))
         last = (
             await session.exec(select(AuditEntry).order_by(col(AuditEntry.seq).desc()).limit(1))
         ).first()

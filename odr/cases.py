@@ -164,10 +164,11 @@ class CaseService:
     async def _advance_if_all_consented(
         self, case: Case, *, actor: User, session: AsyncSession
     ) -> None:
-        """Mediation is voluntary: it moves on only when at least two parties, all of them, agreed."""
+        """Mediation is voluntary: it moves on only once every party (two or more) agreed."""
         if case.status != CaseStatus.accepted:
             return
-        parties = [p for p in await participants(case, session=session) if p.role == CaseRole.party]
+        everyone = await participants(case, session=session)
+        parties = [p for p in everyone if p.role == CaseRole.party]
         if len(parties) >= 2 and all(p.consented_at for p in parties):
             await self.transition(case, CaseStatus.consented, actor=actor, session=session)
 
@@ -227,7 +228,9 @@ async def participant_of(
         return None
     return (
         await session.exec(
-            select(Participant).where(Participant.case_id == case_id, Participant.user_id == user_id)
+            select(Participant).where(
+                Participant.case_id == case_id, Participant.user_id == user_id
+            )
         )
     ).first()
 

@@ -1,4 +1,4 @@
-"""Invitations to a case: a one-time link (stored hashed, expiring) that binds or creates an account."""
+"""Invitations to a case: a one-time, expiring link (stored hashed) for a new or known account."""
 
 from __future__ import annotations
 

@@ -29,7 +29,7 @@ class Mailer:
         return mail
 
     async def deliver_pending(self) -> int:
-        """Send what is waiting; failures stay in the outbox with their error. Returns the sent count."""
+        """Send what is waiting (failures stay in the outbox with their error); returns how many."""
         if not self.configured:
             return 0
         sent = 0

@@ -13,7 +13,7 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class AccountRole(str, enum.Enum):
+class AccountRole(enum.StrEnum):
     """What an account is on the platform; roles within a case are ``CaseRole``."""
 
     party = "party"
@@ -22,7 +22,7 @@ class AccountRole(str, enum.Enum):
     administrator = "administrator"
 
 
-class CaseRole(str, enum.Enum):
+class CaseRole(enum.StrEnum):
     party = "party"
     representative = "representative"
     mediator = "mediator"
@@ -31,12 +31,12 @@ class CaseRole(str, enum.Enum):
     observer = "observer"
 
 
-class Side(str, enum.Enum):
+class Side(enum.StrEnum):
     a = "a"
     b = "b"
 
 
-class CaseStatus(str, enum.Enum):
+class CaseStatus(enum.StrEnum):
     requested = "requested"
     accepted = "accepted"
     consented = "consented"
@@ -51,7 +51,7 @@ class CaseStatus(str, enum.Enum):
     no_agreement = "no_agreement"
 
 
-class Category(str, enum.Enum):
+class Category(enum.StrEnum):
     family = "family"
     labour = "labour"
     property = "property"
@@ -61,7 +61,7 @@ class Category(str, enum.Enum):
     other = "other"
 
 
-class MediatorKind(str, enum.Enum):
+class MediatorKind(enum.StrEnum):
     professional = "professional"
     public = "public"
     court = "court"
@@ -120,7 +120,7 @@ class Court(SQLModel, table=True):
 
 
 class MediatorProfile(SQLModel, table=True):
-    """An entry of the public register. Lists are kept as ``,a,b,`` so LIKE filters work anywhere."""
+    """An entry of the public register; lists are kept as ``,a,b,`` so LIKE finds them anywhere."""
 
     id: int | None = Field(default=None, primary_key=True)
     user_id: int = Field(foreign_key="user.id", unique=True)
@@ -200,7 +200,7 @@ class ScheduledSession(SQLModel, table=True):
 
 
 class OutboxMail(SQLModel, table=True):
-    """Every message the platform sends; kept here for the administrator when SMTP is absent."""
+    """Every message the platform sends; the administrator reads them here when SMTP is absent."""
 
     id: int | None = Field(default=None, primary_key=True)
     to: str = Field(max_length=254)

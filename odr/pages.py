@@ -23,7 +23,6 @@ from odr.deps import (
     SESSION_COOKIE,
     CaseAccess,
     OptionalUser,
-    Services,
     ServicesDep,
     SessionDep,
     Tr,
@@ -47,6 +46,7 @@ from odr.schemas import (
     StatusChange,
     TokenCreate,
 )
+from odr.services import Services
 from odr.templating import Pages
 
 router = APIRouter(include_in_schema=False)

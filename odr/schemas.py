@@ -74,7 +74,9 @@ class UserPublic(BaseModel):
 
 class CaseCreate(BaseModel):
     category: Category
-    summary: Annotated[str, StringConstraints(strip_whitespace=True, min_length=10, max_length=5000)]
+    summary: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=10, max_length=5000)
+    ]
     other_party_name: Name
     other_party_contact: Annotated[
         str, StringConstraints(strip_whitespace=True, min_length=3, max_length=254)

@@ -1,4 +1,4 @@
-"""The long-lived parts of the service, made once in the app's lifespan and kept on ``app.state``."""
+"""The long-lived parts of the service, made once in the lifespan and kept on ``app.state``."""
 
 from __future__ import annotations
 
