@@ -100,6 +100,7 @@ def check(
     if action is Action.view_case:
         return
     if action is Action.accept_case:
+        _when(role not in MEDIATORS, N_("The case already has its mediator."))
         _require(candidate, N_("Only a registered mediator can take this case."))
         return
     if action is Action.decline_case:

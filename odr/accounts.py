@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from zoneinfo import available_timezones
 
 from sqlalchemy import delete, func
 from sqlmodel import col, select
@@ -42,6 +43,8 @@ async def create_user(
         role=role,
         language=data.language,
     )
+    if data.timezone and data.timezone in available_timezones():
+        user.timezone = data.timezone
     session.add(user)
     await session.flush()
     return user
@@ -82,7 +85,7 @@ async def authenticate(
     if stored is not None and hashing.needs_rehash(stored):
         user.password_hash = hashing.hash(password)
         session.add(user)
-    await session.execute(delete(LoginFailure).where(col(LoginFailure.email) == email))
+    await session.exec(delete(LoginFailure).where(col(LoginFailure.email) == email))
     return user
 
 
@@ -131,7 +134,7 @@ async def session_user(token: str, *, session: AsyncSession) -> tuple[AuthSessio
 
 
 async def end_session(token: str, *, session: AsyncSession) -> None:
-    await session.execute(
+    await session.exec(
         delete(AuthSession).where(col(AuthSession.token_hash) == token_hash(token))
     )
 

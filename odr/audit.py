@@ -62,7 +62,8 @@ class AuditLog:
             session.info["audit_lock_held"] = True
             self._release_when_done(session)
             if session.get_bind().dialect.name == "postgresql":
-                await session.execute(text(f"SELECT pg_advisory_xact_lock({_PG_LOCK_KEY})"))
+                connection = await session.connection()
+                await connection.execute(text(f"SELECT pg_advisory_xact_lock({_PG_LOCK_KEY})"))
         last = (
             await session.exec(select(AuditEntry).order_by(col(AuditEntry.seq).desc()).limit(1))
         ).first()

@@ -293,10 +293,16 @@ async def new_case_submit(p: PageDep) -> Response:
     access.check_global(GlobalAction.request_mediation, user)
     values = await read_form(p.request)
     try:
+        errors: dict[str, str] = {}
         if values.get("agree") != "yes":
-            raise FormInvalid({"agree": p.tr.gettext(N_("Mediation is voluntary: please confirm "
-                                                        "that you agree to it."))}, values)
-        data = parse(CaseCreate, values, p.tr)
+            errors["agree"] = p.tr.gettext(N_("Mediation is voluntary: please confirm that you "
+                                              "agree to it."))
+        try:
+            data = parse(CaseCreate, values, p.tr)
+        except FormInvalid as exc:
+            raise FormInvalid(exc.errors | errors, values) from exc
+        if errors:
+            raise FormInvalid(errors, values)
         case = await p.svc.cases.request(data, requester=user, session=p.session)
         await p.session.commit()
     except FormInvalid as exc:

@@ -37,6 +37,8 @@ class Registration(BaseModel):
     name: Name
     password: Password
     language: Language | None = None
+    # The browser's zone, sent by the sign-up page's script; unknown zones are ignored.
+    timezone: Annotated[str, Field(max_length=64)] | None = None
 
 
 class Login(BaseModel):

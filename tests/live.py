@@ -1,0 +1,83 @@
+"""A real server for the real-server tier: ``odr run`` in a subprocess on a free port."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+ODR = Path(sys.executable).parent / "odr"
+DEMO_LINE = re.compile(r"^\s+(administrator|mediator|party A|party B|court clerk)\s+(\S+)\s+(\S+)$")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@dataclass
+class LiveServer:
+    url: str
+    process: subprocess.Popen[str]
+    output: list[str] = field(default_factory=list)
+    logins: dict[str, tuple[str, str]] = field(default_factory=dict)  # role -> (email, password)
+
+
+@contextmanager
+def live_server(data_dir: Path, *, timeout: float = 30.0, **env: str) -> Iterator[LiveServer]:
+    """Start ``odr run`` with its own data folder; wait for /healthz; stop it afterwards."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    environ = os.environ | {
+        "ODR_DATA_DIR": str(data_dir), "PORT": str(port), "ODR_PUBLIC_URL": url,
+        "ODR_ARGON2_TIME_COST": "1", "ODR_ARGON2_MEMORY_COST": "1024", "PYTHONUNBUFFERED": "1",
+    } | env
+    process = subprocess.Popen(
+        [str(ODR), "run"], env=environ, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True,
+    )
+    server = LiveServer(url, process)
+
+    def pump() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            server.output.append(line.rstrip("\n"))
+            if match := DEMO_LINE.match(line.rstrip("\n")):
+                server.logins[match[1]] = (match[2], match[3])
+
+    reader = threading.Thread(target=pump, daemon=True)
+    reader.start()
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError("server exited:\n" + "\n".join(server.output))
+            try:
+                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError("server did not start:\n" + "\n".join(server.output))
+            time.sleep(0.05)
+        yield server
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        reader.join(timeout=5)
