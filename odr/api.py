@@ -22,6 +22,7 @@ from odr.deps import (
     OpenRequestsViewer,
     OptionalUser,
     OutboxReader,
+    PathId,
     Requester,
     ServicesDep,
     SessionDep,
@@ -155,7 +156,7 @@ async def list_courts(session: SessionDep) -> list[CourtPublic]:
 
 @router.put("/admin/mediators/{user_id}", tags=["admin"])
 async def save_mediator(
-    user_id: int, data: MediatorProfileIn, admin: Administrator, svc: ServicesDep,
+    user_id: PathId, data: MediatorProfileIn, admin: Administrator, svc: ServicesDep,
     session: SessionDep,
 ) -> MediatorPublic:
     """Create or change a mediator's entry in the register."""
@@ -179,7 +180,7 @@ async def create_court(
 
 @router.put("/admin/courts/{court_id}", tags=["admin"])
 async def update_court(
-    court_id: int, data: CourtIn, admin: Administrator, svc: ServicesDep, session: SessionDep
+    court_id: PathId, data: CourtIn, admin: Administrator, svc: ServicesDep, session: SessionDep
 ) -> CourtPublic:
     """Change a court."""
     court: Court = await register.save_court(data, actor=admin, session=session,
@@ -190,7 +191,7 @@ async def update_court(
 
 @router.post("/admin/courts/{court_id}/clerks/{user_id}", tags=["admin"])
 async def assign_clerk(
-    court_id: int, user_id: int, admin: Administrator, svc: ServicesDep, session: SessionDep
+    court_id: PathId, user_id: PathId, admin: Administrator, svc: ServicesDep, session: SessionDep
 ) -> UserPublic:
     """Make an account a clerk of a court."""
     user = await register.assign_clerk(user_id, court_id, actor=admin, session=session,

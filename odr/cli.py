@@ -19,14 +19,14 @@ from odr.services import Services
 from odr.settings import Settings
 
 
-def print_demo(result: DemoAccounts, settings: Settings) -> None:
+def print_demo(result: DemoAccounts, url: str) -> None:
     if not result.created:
         print("Demo: the database already has accounts; nothing created.")
         return
     print("\nDemo accounts (passwords are shown only this once):")
     for label, email, password in result.logins:
         print(f"  {label:<14} {email:<22} {password}")
-    print(f"Sign in at {settings.public_url}/login\n")
+    print(f"Sign in at {url}/login\n")
 
 
 async def _create_user(settings: Settings, email: str, name: str, role: str, password: str) -> int:
@@ -46,10 +46,10 @@ async def _create_user(settings: Settings, email: str, name: str, role: str, pas
         await svc.close()
 
 
-async def _demo(settings: Settings, only_if_empty: bool) -> None:
+async def _demo(settings: Settings, only_if_empty: bool, url: str) -> None:
     svc = Services.create(settings)
     try:
-        print_demo(await create_demo(svc, only_if_empty=only_if_empty), settings)
+        print_demo(await create_demo(svc, only_if_empty=only_if_empty), url)
     finally:
         await svc.close()
 
@@ -102,7 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         migrate.upgrade(settings.effective_database_url)
         if not args.no_demo:
-            asyncio.run(_demo(settings, only_if_empty=True))
+            asyncio.run(_demo(settings, only_if_empty=True, url=f"http://{args.host}:{args.port}"))
         print(f"Serving on http://{args.host}:{args.port}")
         uvicorn.run(create_app(settings, migrate_on_start=False), host=args.host, port=args.port,
                     proxy_headers=True, log_level="info")
@@ -121,7 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
     if args.command == "demo":
         migrate.upgrade(settings.effective_database_url)
-        asyncio.run(_demo(settings, only_if_empty=not args.force))
+        asyncio.run(_demo(settings, only_if_empty=not args.force, url=settings.public_url))
         return 0
     if args.command == "audit":
         return asyncio.run(_audit_verify(settings))

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from odr import access, accounts, cases
@@ -19,7 +19,11 @@ from odr.access import Action, GlobalAction, Subject
 from odr.errors import N_, Forbidden, Unauthenticated
 from odr.i18n import Translator, negotiate
 from odr.models import AuthSession, Case, Participant, User
+from odr.schemas import MAX_ID
 from odr.services import Services
+
+# A row id in a path; anything else is a 422 before any query runs.
+PathId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 SESSION_COOKIE = "odr_session"
 CSRF_COOKIE = "odr_csrf"
@@ -153,7 +157,7 @@ async def load_case_access(
 
 
 def case_for(action: Action) -> Callable[..., Coroutine[Any, Any, CaseAccess]]:
-    async def dependency(case_id: int, user: OptionalUser, session: SessionDep) -> CaseAccess:
+    async def dependency(case_id: PathId, user: OptionalUser, session: SessionDep) -> CaseAccess:
         return await load_case_access(case_id, user, action, session)
 
     return dependency

@@ -23,6 +23,7 @@ from odr.deps import (
     SESSION_COOKIE,
     CaseAccess,
     OptionalUser,
+    PathId,
     ServicesDep,
     SessionDep,
     Tr,
@@ -34,6 +35,7 @@ from odr.forms import FormInvalid, parse, read_form, refusal_as_form_error
 from odr.i18n import LANGUAGES, Translator
 from odr.models import AccountRole, CaseRole, MediatorKind, MediatorProfile, User
 from odr.schemas import (
+    MAX_ID,
     CaseCreate,
     CourtIn,
     InvitationAccept,
@@ -277,12 +279,12 @@ async def mediator_choices(session: AsyncSession) -> list[Any]:
 
 
 @router.get("/cases/new")
-async def new_case_page(p: PageDep, mediator: int | None = None) -> Response:
+async def new_case_page(p: PageDep, mediator: str = "") -> Response:
     if p.user is None:
         return login_redirect(p.request)
     values: dict[str, Any] = {"language": p.tr.language}
-    if mediator is not None:
-        values["mediator_id"] = str(mediator)
+    if mediator.isdigit():
+        values["mediator_id"] = mediator
     return p.render("case_new.html", values=values, errors={},
                     mediators=await mediator_choices(p.session))
 
@@ -348,14 +350,14 @@ async def case_access(p: Page, case_id: int, action: Action) -> CaseAccess:
 
 
 @router.get("/cases/{case_id}")
-async def case_page(case_id: int, p: PageDep) -> Response:
+async def case_page(case_id: PathId, p: PageDep) -> Response:
     if p.user is None:
         return login_redirect(p.request)
     return await render_case(p, await case_access(p, case_id, Action.view_case))
 
 
 @router.post("/cases/{case_id}/accept")
-async def case_accept(case_id: int, p: PageDep) -> Response:
+async def case_accept(case_id: PathId, p: PageDep) -> Response:
     await read_form(p.request)
     ca = await case_access(p, case_id, Action.accept_case)
     await p.svc.cases.accept(ca.case, mediator=ca.user, session=p.session)
@@ -364,7 +366,7 @@ async def case_accept(case_id: int, p: PageDep) -> Response:
 
 
 @router.post("/cases/{case_id}/consent")
-async def case_consent(case_id: int, p: PageDep) -> Response:
+async def case_consent(case_id: PathId, p: PageDep) -> Response:
     await read_form(p.request)
     ca = await case_access(p, case_id, Action.consent)
     assert ca.participant is not None
@@ -374,7 +376,7 @@ async def case_consent(case_id: int, p: PageDep) -> Response:
 
 
 @router.post("/cases/{case_id}/status")
-async def case_status(case_id: int, p: PageDep) -> Response:
+async def case_status(case_id: PathId, p: PageDep) -> Response:
     values = await read_form(p.request)
     ca = await case_access(p, case_id, Action.view_case)
     try:
@@ -388,7 +390,7 @@ async def case_status(case_id: int, p: PageDep) -> Response:
 
 
 @router.post("/cases/{case_id}/invitations")
-async def case_invite(case_id: int, p: PageDep, background: BackgroundTasks) -> Response:
+async def case_invite(case_id: PathId, p: PageDep, background: BackgroundTasks) -> Response:
     values = await read_form(p.request)
     ca = await case_access(p, case_id, Action.invite)
     assert ca.participant is not None
@@ -410,7 +412,7 @@ async def case_invite(case_id: int, p: PageDep, background: BackgroundTasks) -> 
 
 
 @router.post("/cases/{case_id}/sessions")
-async def case_schedule(case_id: int, p: PageDep) -> Response:
+async def case_schedule(case_id: PathId, p: PageDep) -> Response:
     values = await read_form(p.request)
     ca = await case_access(p, case_id, Action.schedule_session)
     user = ca.user
@@ -430,7 +432,7 @@ async def case_schedule(case_id: int, p: PageDep) -> Response:
 
 
 @router.get("/cases/{case_id}/room")
-async def case_room(case_id: int, p: PageDep) -> Response:
+async def case_room(case_id: PathId, p: PageDep) -> Response:
     if p.user is None:
         return login_redirect(p.request)
     ca = await case_access(p, case_id, Action.join_session)
@@ -549,11 +551,10 @@ async def admin_assign_clerk(p: PageDep) -> Response:
         if target is None:
             raise FormInvalid({"clerk_email": p.tr.gettext(N_("No account with this e-mail."))},
                               values)
-        try:
-            court_id = int(values.get("court_id", ""))
-        except ValueError:
-            raise FormInvalid({"court_id": p.tr.gettext(N_("Choose a court."))}, values) from None
-        await register.assign_clerk(target.id or 0, court_id, actor=admin, session=p.session,
+        court_id = str(values.get("court_id", ""))
+        if not court_id.isdigit() or not 1 <= int(court_id) <= MAX_ID:
+            raise FormInvalid({"court_id": p.tr.gettext(N_("Choose a court."))}, values)
+        await register.assign_clerk(target.id or 0, int(court_id), actor=admin, session=p.session,
                                     audit=p.svc.audit)
         await p.session.commit()
     except FormInvalid as exc:

@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    StringConstraints,
+    field_validator,
+)
 
 from odr.errors import N_
 from odr.models import (
@@ -18,9 +26,24 @@ from odr.models import (
 )
 from odr.vocab import REGION_LABELS
 
+# Row ids fit PostgreSQL's INTEGER; a larger number is refused as invalid rather than overflowing.
+MAX_ID = 2**31 - 1
+RowId = Annotated[int, Field(ge=1, le=MAX_ID)]
 Language = Annotated[str, Field(pattern="^(kk|ru|en)$")]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=200)]
 Password = Annotated[str, Field(min_length=8, max_length=200)]
+
+
+class Input(BaseModel):
+    """What clients send; text with NUL characters is refused (PostgreSQL cannot store it)."""
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        items = value if isinstance(value, list) else [value]
+        if any(isinstance(v, str) and "\x00" in v for v in items):
+            raise ValueError(N_("This text contains characters that are not allowed."))
+        return value
 
 
 def _known_region(value: str) -> str:
@@ -32,7 +55,7 @@ def _known_region(value: str) -> str:
 Region = Annotated[str, AfterValidator(_known_region)]
 
 
-class Registration(BaseModel):
+class Registration(Input):
     email: EmailStr
     name: Name
     password: Password
@@ -41,18 +64,18 @@ class Registration(BaseModel):
     timezone: Annotated[str, Field(max_length=64)] | None = None
 
 
-class Login(BaseModel):
+class Login(Input):
     email: Annotated[str, Field(min_length=3, max_length=254)]
     password: Annotated[str, Field(min_length=1, max_length=200)]
 
 
-class ProfileUpdate(BaseModel):
+class ProfileUpdate(Input):
     name: Name | None = None
     language: Language | None = None
     timezone: Annotated[str, Field(max_length=64)] | None = None
 
 
-class TokenCreate(BaseModel):
+class TokenCreate(Input):
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 
 
@@ -74,7 +97,7 @@ class UserPublic(BaseModel):
     court_id: int | None
 
 
-class CaseCreate(BaseModel):
+class CaseCreate(Input):
     category: Category
     summary: Annotated[
         str, StringConstraints(strip_whitespace=True, min_length=10, max_length=5000)
@@ -85,7 +108,7 @@ class CaseCreate(BaseModel):
     ]
     language: Language
     region: Region
-    mediator_id: int | None = None
+    mediator_id: RowId | None = None
 
 
 class ParticipantPublic(BaseModel):
@@ -122,12 +145,12 @@ class CaseEventPublic(BaseModel):
     detail: str
 
 
-class StatusChange(BaseModel):
+class StatusChange(Input):
     status: CaseStatus
     reason: Annotated[str, Field(max_length=1000)] = ""
 
 
-class InvitationCreate(BaseModel):
+class InvitationCreate(Input):
     email: EmailStr
     name: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] = ""
     role: CaseRole
@@ -144,14 +167,14 @@ class InvitationCreated(BaseModel):
     mailed: bool
 
 
-class InvitationAccept(BaseModel):
+class InvitationAccept(Input):
     """Sent without a session: creates the invited person's account."""
 
     name: Name | None = None
     password: Password | None = None
 
 
-class SessionCreate(BaseModel):
+class SessionCreate(Input):
     starts_at: datetime
     duration_minutes: Annotated[int, Field(ge=15, le=480)] = 60
     note: Annotated[str, Field(max_length=500)] = ""
@@ -166,7 +189,7 @@ class SessionPublic(BaseModel):
     note: str
 
 
-class MediatorProfileIn(BaseModel):
+class MediatorProfileIn(Input):
     kind: MediatorKind
     certificate: Annotated[str, Field(max_length=100)] = ""
     certified_on: date | None = None
@@ -189,7 +212,7 @@ class MediatorPublic(BaseModel):
     bio: str
 
 
-class CourtIn(BaseModel):
+class CourtIn(Input):
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=300)]
     region: Region
     address: Annotated[str, Field(max_length=300)] = ""

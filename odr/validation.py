@@ -51,10 +51,11 @@ def describe_errors(errors: Iterable[Mapping[str, Any]], tr: Translator) -> list
     """Pydantic's errors as ``[{"field", "message"}]``, translated; the first per field wins."""
     described: dict[str, str] = {}
     for error in errors:
-        field = field_name(error.get("loc", ()))
+        kind = str(error.get("type", ""))
+        # A body that is not JSON has no field; pydantic's location there is a byte offset.
+        field = "" if kind == "json_invalid" else field_name(error.get("loc", ()))
         if field in described:
             continue
-        kind = str(error.get("type", ""))
         ctx = dict(error.get("ctx") or {})
         if kind == "value_error":
             inner = str(ctx.get("error", ""))
