@@ -115,7 +115,7 @@ async def update_me(data: ProfileUpdate, user: CurrentUser, session: SessionDep)
     """Change one's name, language or time zone."""
     if data.timezone is not None and data.timezone not in available_timezones():
         raise Refused(N_("Unknown time zone."), field="timezone")
-    for field, value in data.model_dump(exclude_unset=True).items():
+    for field, value in data.model_dump(exclude_unset=True, exclude_none=True).items():
         setattr(user, field, value)
     session.add(user)
     await session.commit()

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import event, text
+from sqlalchemy import text
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -40,13 +39,10 @@ def entry_hash(entry: AuditEntry) -> str:
 class AuditLog:
     """Appends entries inside the caller's transaction, one writer at a time.
 
-    The chain needs the previous entry's hash, so appends are serialised: within a process by a
-    lock held until the caller's transaction ends (commit, rollback or close), across processes by a
-    PostgreSQL advisory transaction lock (SQLite allows one writer anyway).
+    The chain needs the previous entry's hash, so appends must not interleave: SQLite
+    transactions hold the write lock from their start (see ``odr.db``), and on PostgreSQL an
+    advisory transaction lock orders them across connections and processes until commit.
     """
-
-    def __init__(self) -> None:
-        self._lock = asyncio.Lock()
 
     async def append(
         self,
@@ -57,13 +53,9 @@ class AuditLog:
         case_id: int | None = None,
         detail: dict[str, Any] | None = None,
     ) -> AuditEntry:
-        if not session.info.get("audit_lock_held"):
-            await self._lock.acquire()
-            session.info["audit_lock_held"] = True
-            self._release_when_done(session)
-            if session.get_bind().dialect.name == "postgresql":
-                connection = await session.connection()
-                await connection.execute(text(f"SELECT pg_advisory_xact_lock({_PG_LOCK_KEY})"))
+        if session.get_bind().dialect.name == "postgresql":
+            connection = await session.connection()
+            await connection.execute(text(f"SELECT pg_advisory_xact_lock({_PG_LOCK_KEY})"))
         last = (
             await session.exec(select(AuditEntry).order_by(col(AuditEntry.seq).desc()).limit(1))
         ).first()
@@ -81,20 +73,6 @@ class AuditLog:
         session.add(entry)
         await session.flush()
         return entry
-
-    def _release_when_done(self, session: AsyncSession) -> None:
-        # Listeners stay for the session's life (removing one while it fires is not allowed);
-        # the flag makes any later firing a no-op until the lock is taken again.
-        if session.info.get("audit_listening"):
-            return
-        session.info["audit_listening"] = True
-
-        def release(_session: Any, transaction: Any) -> None:
-            # Commit, rollback and close all end the root transaction.
-            if transaction.parent is None and session.info.pop("audit_lock_held", False):
-                self._lock.release()
-
-        event.listen(session.sync_session, "after_transaction_end", release)
 
 
 @dataclass(frozen=True)

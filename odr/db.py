@@ -21,12 +21,22 @@ def make_engine(url: str) -> AsyncEngine:
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-            # WAL lets readers go on while one writer commits; foreign keys are off by default.
+            # WAL keeps commits cheap; foreign keys are off by default in SQLite.
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.close()
+            # We begin transactions ourselves (below) instead of the driver's deferred BEGIN.
+            dbapi_conn.isolation_level = None
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _begin_immediate(conn: Any) -> None:
+            # A deferred transaction that reads and then writes fails at once with "database is
+            # locked" when another connection wrote in between (the busy timeout does not help).
+            # Taking the write lock at BEGIN makes writers wait their turn instead, and it orders
+            # audit log appends, which read the previous entry before adding theirs.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     return create_async_engine(url, pool_pre_ping=True)

@@ -232,7 +232,7 @@ async def settings_submit(p: PageDep) -> Response:
         data = parse(ProfileUpdate, values, p.tr)
         if data.timezone is not None and data.timezone not in zones:
             raise FormInvalid({"timezone": p.tr.gettext(N_("Unknown time zone."))}, values)
-        for field, value in data.model_dump(exclude_unset=True).items():
+        for field, value in data.model_dump(exclude_unset=True, exclude_none=True).items():
             setattr(user, field, value)
         p.session.add(user)
         await p.session.commit()
