@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from documents import routes as document_routes
 from odr import api, migrate, pages
 from odr.deps import language_of
 from odr.errors import N_, Refused
@@ -22,6 +23,7 @@ from odr.services import Services
 from odr.settings import Settings
 from odr.templating import STATIC, Pages
 from odr.validation import describe_errors
+from rooms import routes as room_routes
 
 log = logging.getLogger("odr")
 
@@ -45,7 +47,13 @@ def create_app(settings: Settings | None = None, *, migrate_on_start: bool = Tru
         app.state.services = services
         app.state.pages = Pages(settings)
         try:
-            yield
+            async with (
+                room_routes.runtime(services) as rooms_runtime,
+                document_routes.runtime(services) as documents_runtime,
+            ):
+                app.state.rooms = rooms_runtime
+                app.state.documents = documents_runtime
+                yield
         finally:
             await services.close()
 
@@ -56,6 +64,9 @@ def create_app(settings: Settings | None = None, *, migrate_on_start: bool = Tru
     app.mount("/static", StaticFiles(directory=STATIC, check_dir=False), name="static")
     app.include_router(api.router)
     app.include_router(pages.router)
+    # The only place odr knows the other packages: it mounts their routes and runtimes.
+    app.include_router(room_routes.router)
+    app.include_router(document_routes.router)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:

@@ -19,4 +19,5 @@ def alembic_config(database_url: str) -> Config:
 
 def upgrade(database_url: str) -> None:
     """Bring the database to the newest revision (runs its own event loop: call from sync code)."""
-    command.upgrade(alembic_config(database_url), "head")
+    # "heads": rooms and documents may add revisions on branches of their own.
+    command.upgrade(alembic_config(database_url), "heads")

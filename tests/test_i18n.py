@@ -66,7 +66,7 @@ def test_every_shipped_string_is_translated(language: str) -> None:
         wanted = set(PLACEHOLDER.findall(ids[-1]))
         for text in strings:
             # A plural form may leave out the count (e.g. "one minute"); nothing else.
-            got = set(PLACEHOLDER.findall(text))
+            got = set(PLACEHOLDER.findall(text or ""))
             if got != wanted and got != wanted - {"%(num)d"}:
                 problems.append(f"placeholders differ: {msgid!r} -> {text!r}")
     assert not problems, f"{language}: {len(problems)} problems:\n" + "\n".join(problems[:50])

@@ -8,7 +8,9 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
-import odr.models  # noqa: F401  (registers the tables)
+import documents.models  # noqa: F401  (registers the tables of each package)
+import odr.models  # noqa: F401
+import rooms.models  # noqa: F401
 from odr.db import make_engine
 
 config = context.config

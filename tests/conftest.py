@@ -1,0 +1,30 @@
+"""Fixtures of the fast tier: the real app over a real SQLite database, one client per person."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from odr import migrate
+from tests.harness import Cast, Platform, open_platform, sqlite_url
+
+
+@pytest.fixture(scope="session")
+def template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A database migrated to the newest revision, copied by every test that needs one."""
+    path = tmp_path_factory.mktemp("template") / "odr.sqlite3"
+    migrate.upgrade(sqlite_url(path))
+    return path
+
+
+@pytest.fixture
+def platform(tmp_path: Path, template_db: Path) -> Iterator[Platform]:
+    with open_platform(tmp_path, template_db) as p:
+        yield p
+
+
+@pytest.fixture
+def cast(platform: Platform) -> Cast:
+    return platform.cast()

@@ -1,0 +1,338 @@
+"""The platform under test, and helpers that act on it as its users do: through the HTTP API.
+
+Every person has their own ``TestClient`` (their own cookie jar); all of them share the event
+loop of one client that ran the app's lifespan, so the services on ``app.state`` serve them all.
+The schema is migrated once per test session into a template file that each platform copies.
+"""
+
+from __future__ import annotations
+
+import itertools
+import secrets
+import sqlite3
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx2
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from odr import accounts
+from odr.app import create_app
+from odr.models import AccountRole, CaseRole, CaseStatus, Side
+from odr.schemas import Registration
+from odr.services import Services
+from odr.settings import Settings
+
+T = TypeVar("T")
+
+PASSWORD = "correct horse battery staple"
+FAST_HASHING: dict[str, Any] = {"argon2_time_cost": 1, "argon2_memory_cost": 1024}
+# Tests ask for English unless they are about another language.
+ENGLISH = {"accept-language": "en"}
+
+_serial = itertools.count(1)
+
+
+def unique_email(prefix: str = "user") -> str:
+    return f"{prefix}.{next(_serial)}.{secrets.token_hex(3)}@example.kz"
+
+
+def sqlite_url(path: Path) -> str:
+    return f"sqlite+aiosqlite:///{path}"
+
+
+def make_settings(data_dir: Path, **overrides: Any) -> Settings:
+    """Settings for a test: fast password hashing, no SMTP, links on the test host."""
+    values: dict[str, Any] = {
+        "data_dir": data_dir,
+        "database_url": "",
+        "secret_key": "test-secret-key",
+        "public_url": "http://testserver",
+        "smtp_host": "",
+        **FAST_HASHING,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+def copy_database(source: Path, target: Path) -> None:
+    """Copy a SQLite database whole (the backup API also takes what is still in the WAL)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(source) as src, sqlite3.connect(target) as dst:
+        src.backup(dst)
+    src.close()
+    dst.close()
+
+
+@dataclass
+class Person:
+    """Someone with an account, signed in on their own client."""
+
+    id: int
+    email: str
+    name: str
+    password: str
+    client: TestClient
+
+
+@dataclass
+class Cast:
+    """The people who take part in the cases a test builds, one per case role."""
+
+    requester: Person
+    party_b: Person
+    representative: Person
+    mediator: Person
+    co_mediator: Person
+    interpreter: Person
+    observer: Person
+
+
+def case_request(**overrides: Any) -> dict[str, Any]:
+    """A valid request for mediation."""
+    body: dict[str, Any] = {
+        "category": "property",
+        "summary": "A loan of 500 000 tenge was not repaid on time; we want a payment plan.",
+        "other_party_name": "Olga Petrova",
+        "other_party_contact": "olga@example.kz",
+        "language": "ru",
+        "region": "almaty_city",
+    }
+    body.update(overrides)
+    return body
+
+
+def mediator_profile(**overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "kind": "professional",
+        "certificate": "MED-1",
+        "languages": ["kk", "ru"],
+        "regions": ["almaty_city", "almaty"],
+        "specialisations": ["family", "property"],
+        "bio": "Twelve years of practice.",
+    }
+    body.update(overrides)
+    return body
+
+
+def expect(response: httpx2.Response, status: int) -> Any:
+    """The response's JSON, after checking its status (the body is shown when it differs)."""
+    assert response.status_code == status, (response.status_code, response.text)
+    return response.json() if response.content else None
+
+
+def token_of(link: str) -> str:
+    return link.rstrip("/").rsplit("/", 1)[1]
+
+
+class Platform:
+    """The app with its database, and helpers to make people and cases through the API."""
+
+    def __init__(self, settings: Settings, *, db_path: Path | None) -> None:
+        self.settings = settings
+        self.db_path = db_path
+        self.app: FastAPI = create_app(settings, migrate_on_start=False)
+        self._main = TestClient(self.app, headers=ENGLISH)
+        self._clients: list[TestClient] = []
+        self._admin: Person | None = None
+
+    def __enter__(self) -> Platform:
+        self._main.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for client in self._clients:
+            client.close()
+        self._main.__exit__(*exc)
+
+    @property
+    def services(self) -> Services:
+        svc: Services = self.app.state.services
+        return svc
+
+    def run(self, fn: Callable[[Services], Awaitable[T]]) -> T:
+        """Run ``fn(services)`` on the app's event loop (to use the services directly)."""
+        portal = self._main.portal
+        assert portal is not None
+        return portal.call(fn, self.services)
+
+    def client(self, address: str = "testclient", **headers: str) -> TestClient:
+        """A new browser: its own cookies, requests served by the running app."""
+        client = TestClient(self.app, headers=ENGLISH | headers, client=(address, 50000))
+        client.portal = self._main.portal
+        self._clients.append(client)
+        return client
+
+    @property
+    def anonymous(self) -> TestClient:
+        return self.client()
+
+    # --- the database, read and changed behind the app's back -------------------------------
+
+    def sql(self, query: str, *params: object) -> list[tuple[Any, ...]]:
+        assert self.db_path is not None, "direct SQL is for the SQLite platform"
+        with sqlite3.connect(self.db_path, timeout=30) as db:
+            rows = db.execute(query, params).fetchall()
+        db.close()
+        return rows
+
+    def scalar(self, query: str, *params: object) -> Any:
+        rows = self.sql(query, *params)
+        assert len(rows) == 1, rows
+        return rows[0][0]
+
+    # --- people --------------------------------------------------------------------------
+
+    def register(
+        self, name: str = "Test Person", *, email: str | None = None, password: str = PASSWORD,
+        address: str = "testclient",
+    ) -> Person:
+        """A citizen registers through the API and stays signed in on their client."""
+        client = self.client(address)
+        email = email or unique_email(name.split()[0].lower())
+        user = expect(client.post("/api/v1/auth/register",
+                                  json={"email": email, "name": name, "password": password}), 201)
+        return Person(user["id"], user["email"], user["name"], password, client)
+
+    def login(self, email: str, password: str = PASSWORD, *, address: str = "testclient") -> Person:
+        client = self.client(address)
+        user = expect(client.post("/api/v1/auth/login",
+                                  json={"email": email, "password": password}), 200)
+        return Person(user["id"], user["email"], user["name"], password, client)
+
+    def create_account(self, role: AccountRole, name: str = "Staff Member") -> Person:
+        """An account of any role, made as ``odr create-user`` makes it, then signed in."""
+        email = unique_email(role.value)
+
+        async def create(svc: Services) -> None:
+            async with svc.maker() as session:
+                await accounts.create_user(
+                    Registration(email=email, name=name, password=PASSWORD), session=session,
+                    hashing=svc.hashing, role=role,
+                )
+                await session.commit()
+
+        self.run(create)
+        return self.login(email)
+
+    @property
+    def admin(self) -> Person:
+        if self._admin is None:
+            self._admin = self.create_account(AccountRole.administrator, "Admin Adminov")
+        return self._admin
+
+    def mediator(self, name: str = "Aigul Mediator", **profile: Any) -> Person:
+        """A registered mediator: an account with an entry in the register, made by the admin."""
+        person = self.register(name)
+        expect(self.admin.client.put(f"/api/v1/admin/mediators/{person.id}",
+                                     json=mediator_profile(**profile)), 200)
+        return person
+
+    def clerk(self, name: str = "Dinara Clerk") -> Person:
+        person = self.register(name)
+        court = expect(self.admin.client.post(
+            "/api/v1/admin/courts", json={"name": "Almaty City Court", "region": "almaty_city"}
+        ), 201)
+        expect(self.admin.client.post(
+            f"/api/v1/admin/courts/{court['id']}/clerks/{person.id}", json={}), 200)
+        return person
+
+    def cast(self) -> Cast:
+        return Cast(
+            requester=self.register("Erlan Requester"),
+            party_b=self.register("Olga PartyB"),
+            representative=self.register("Ruslan Lawyer"),
+            mediator=self.mediator("Aigul Mediator"),
+            co_mediator=self.mediator("Bolat Comediator"),
+            interpreter=self.register("Indira Interpreter"),
+            observer=self.register("Oleg Observer"),
+        )
+
+    # --- cases ---------------------------------------------------------------------------
+
+    def invite(
+        self, case_id: int, inviter: Person, email: str, role: CaseRole, side: Side | None = None
+    ) -> str:
+        """Invite by e-mail through the API; returns the invitation token from the link."""
+        created = expect(inviter.client.post(
+            f"/api/v1/cases/{case_id}/invitations",
+            json={"email": email, "role": role.value, "side": side.value if side else None},
+        ), 201)
+        return token_of(created["link"])
+
+    def invite_and_accept(
+        self, case_id: int, inviter: Person, person: Person, role: CaseRole,
+        side: Side | None = None,
+    ) -> None:
+        token = self.invite(case_id, inviter, person.email, role, side)
+        expect(person.client.post(f"/api/v1/invitations/{token}/accept", json={}), 200)
+
+    def build_case(self, cast: Cast, status: CaseStatus = CaseStatus.accepted) -> int:
+        """A case in ``status`` with every role of the cast in it, made through the API.
+
+        Before a mediator takes the case only the requester invites, so a ``requested`` case
+        has the requester, party B, the representative and the interpreter; the chosen
+        mediator is ``cast.mediator``. From ``accepted`` on, all seven take part, and party B
+        has not consented until ``consented``.
+        """
+        case = expect(cast.requester.client.post(
+            "/api/v1/cases", json=case_request(mediator_id=cast.mediator.id)), 201)
+        case_id: int = case["id"]
+        if status == CaseStatus.requested:
+            self._invite_all(case_id, cast.requester, [
+                (cast.party_b, CaseRole.party, Side.b),
+                (cast.representative, CaseRole.representative, Side.a),
+                (cast.interpreter, CaseRole.interpreter, Side.b),
+            ])
+            return case_id
+        if status == CaseStatus.declined:
+            expect(cast.mediator.client.post(f"/api/v1/cases/{case_id}/status",
+                                             json={"status": "declined"}), 200)
+            return case_id
+        expect(cast.mediator.client.post(f"/api/v1/cases/{case_id}/accept", json={}), 200)
+        self._invite_all(case_id, cast.mediator, [
+            (cast.party_b, CaseRole.party, Side.b),
+            (cast.representative, CaseRole.representative, Side.a),
+            (cast.co_mediator, CaseRole.co_mediator, None),
+            (cast.interpreter, CaseRole.interpreter, Side.b),
+            (cast.observer, CaseRole.observer, None),
+        ])
+        if status == CaseStatus.accepted:
+            return case_id
+        if status == CaseStatus.withdrawn:
+            self.set_status(cast.requester, case_id, CaseStatus.withdrawn)
+            return case_id
+        got = expect(cast.party_b.client.post(f"/api/v1/cases/{case_id}/consent", json={}), 200)
+        assert got["status"] == "consented"
+        if status == CaseStatus.consented:
+            return case_id
+        self.set_status(cast.mediator, case_id, CaseStatus.in_session)
+        if status == CaseStatus.in_session:
+            return case_id
+        if status == CaseStatus.no_agreement:
+            self.set_status(cast.mediator, case_id, CaseStatus.no_agreement)
+            return case_id
+        raise ValueError(f"cannot build a case in status {status.value} through the API yet")
+
+    def _invite_all(
+        self, case_id: int, inviter: Person, invitees: list[tuple[Person, CaseRole, Side | None]]
+    ) -> None:
+        for person, role, side in invitees:
+            self.invite_and_accept(case_id, inviter, person, role, side)
+
+    def set_status(self, person: Person, case_id: int, status: CaseStatus) -> None:
+        got = expect(person.client.post(f"/api/v1/cases/{case_id}/status",
+                                        json={"status": status.value}), 200)
+        assert got["status"] == status.value
+
+
+def open_platform(tmp_path: Path, template_db: Path, **overrides: Any) -> Platform:
+    """A platform on a fresh copy of the migrated database in ``tmp_path`` (not started)."""
+    settings = make_settings(tmp_path, **overrides)
+    db_path = tmp_path / "odr.sqlite3"
+    if not db_path.exists():
+        copy_database(template_db, db_path)
+    return Platform(settings, db_path=db_path)

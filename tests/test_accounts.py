@@ -1,0 +1,262 @@
+"""Accounts: registration, sign-in and its limits, sessions and their cookies, API tokens, CSRF."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+from argon2 import PasswordHasher
+
+from odr.i18n import load_translations
+from tests.harness import PASSWORD, Platform, expect, open_platform, unique_email
+
+WRONG = "Wrong e-mail or password."
+TOO_MANY = "Too many failed sign-in attempts. Try again in 15 minutes."
+
+
+def login(platform: Platform, email: str, password: str, address: str = "testclient") -> int:
+    response = platform.client(address).post(
+        "/api/v1/auth/login", json={"email": email, "password": password})
+    return response.status_code
+
+
+def set_cookie_header(headers: list[str], name: str) -> str:
+    found = [h for h in headers if h.startswith(f"{name}=")]
+    assert len(found) == 1, headers
+    return found[0]
+
+
+def test_register_then_me(platform: Platform) -> None:
+    client = platform.client()
+    email = unique_email("aliya")
+    created = expect(client.post("/api/v1/auth/register", json={
+        "email": email.upper(), "name": "  Aliya Nurlanova ", "password": PASSWORD,
+        "language": "kk"}), 201)
+    assert created["email"] == email  # stored in lower case
+    assert created["name"] == "Aliya Nurlanova"
+    assert created["role"] == "party"
+    assert "password" not in str(created) and "hash" not in str(created)
+    me = expect(client.get("/api/v1/me"), 200)
+    assert me == created
+
+
+def test_register_twice_with_one_email_is_refused(platform: Platform) -> None:
+    person = platform.register("Aliya First")
+    response = platform.client().post("/api/v1/auth/register", json={
+        "email": person.email, "name": "Aliya Second", "password": PASSWORD})
+    body = expect(response, 409)
+    assert body["errors"] == [{"field": "email",
+                               "message": "An account with this e-mail already exists."}]
+    assert platform.scalar("SELECT count(*) FROM user WHERE email = ?", person.email) == 1
+
+
+def test_register_validation(platform: Platform) -> None:
+    body = expect(platform.client().post("/api/v1/auth/register", json={
+        "email": "not-an-address", "name": "A", "password": "short"}), 422)
+    fields = {e["field"]: e["message"] for e in body["errors"]}
+    assert fields == {
+        "email": "Enter a valid e-mail address.",
+        "name": "Too short: at least 2 characters.",
+        "password": "Too short: at least 8 characters.",
+    }
+    assert isinstance(body["detail"], str) and "email" in body["detail"]
+    assert platform.scalar("SELECT count(*) FROM user") == 0
+
+
+def test_login_logout(platform: Platform) -> None:
+    person = platform.register("Erlan Login")
+    fresh = platform.client()
+    expect(fresh.post("/api/v1/auth/login",
+                      json={"email": person.email.upper(), "password": PASSWORD}), 200)
+    assert expect(fresh.get("/api/v1/me"), 200)["id"] == person.id
+    cookie = fresh.cookies.get("odr_session")
+    assert cookie
+
+    expect(fresh.post("/api/v1/auth/logout", json={}), 204)
+    assert fresh.cookies.get("odr_session") is None
+    assert expect(fresh.get("/api/v1/me"), 401) == {"detail": "Please sign in first."}
+    # The session is ended on the server: the old cookie no longer works.
+    replay = platform.client()
+    replay.cookies.set("odr_session", cookie)
+    expect(replay.get("/api/v1/me"), 401)
+    # Other sessions of the same person go on.
+    expect(person.client.get("/api/v1/me"), 200)
+
+
+def test_anonymous_me_is_401(platform: Platform) -> None:
+    assert expect(platform.anonymous.get("/api/v1/me"), 401) == {"detail": "Please sign in first."}
+
+
+def test_wrong_password_and_unknown_account_get_the_same_answer(platform: Platform) -> None:
+    person = platform.register("Erlan Wrong")
+    wrong = platform.client().post("/api/v1/auth/login",
+                                   json={"email": person.email, "password": "not the password"})
+    unknown = platform.client().post("/api/v1/auth/login",
+                                     json={"email": "nobody@example.kz", "password": PASSWORD})
+    assert expect(wrong, 401) == {"detail": WRONG}
+    assert expect(unknown, 401) == {"detail": WRONG}
+    assert "odr_session" not in wrong.headers.get("set-cookie", "")
+
+
+def test_attempts_are_limited_per_account(tmp_path: Path, template_db: Path) -> None:
+    with open_platform(tmp_path, template_db, login_max_failures_account=3,
+                       login_max_failures_address=100) as platform:
+        person = platform.register("Erlan Limited")
+        other = platform.register("Olga Unaffected")
+        # Failures from different addresses all count against the account.
+        for address in ("10.0.0.1", "10.0.0.2", "10.0.0.3"):
+            assert login(platform, person.email, "guess", address) == 401
+        refused = platform.client("10.0.0.4").post(
+            "/api/v1/auth/login", json={"email": person.email, "password": PASSWORD})
+        assert expect(refused, 429) == {"detail": TOO_MANY}
+        assert "odr_session" not in refused.headers.get("set-cookie", "")
+        # Another account is not locked out, even from the same addresses.
+        assert login(platform, other.email, PASSWORD, "10.0.0.1") == 200
+
+
+def test_attempts_are_limited_per_address(tmp_path: Path, template_db: Path) -> None:
+    with open_platform(tmp_path, template_db, login_max_failures_account=100,
+                       login_max_failures_address=4) as platform:
+        people = [platform.register(f"Person Number{i}") for i in range(5)]
+        for person in people[:4]:
+            assert login(platform, person.email, "guess", "10.9.9.9") == 401
+        # The address is refused for any account, even with the right password...
+        response = platform.client("10.9.9.9").post(
+            "/api/v1/auth/login", json={"email": people[4].email, "password": PASSWORD})
+        assert expect(response, 429) == {"detail": TOO_MANY}
+        # ...while the same account signs in from elsewhere.
+        assert login(platform, people[4].email, PASSWORD, "10.1.1.1") == 200
+
+
+def test_success_clears_the_accounts_failures(tmp_path: Path, template_db: Path) -> None:
+    with open_platform(tmp_path, template_db, login_max_failures_account=3,
+                       login_max_failures_address=100) as platform:
+        person = platform.register("Erlan Forgetful")
+        for _ in range(2):
+            assert login(platform, person.email, "guess") == 401
+        assert login(platform, person.email, PASSWORD) == 200
+        for _ in range(2):
+            assert login(platform, person.email, "guess") == 401
+        assert login(platform, person.email, PASSWORD) == 200
+
+
+def test_password_is_rehashed_when_parameters_change(tmp_path: Path, template_db: Path) -> None:
+    with open_platform(tmp_path, template_db) as platform:
+        person = platform.register("Erlan Rehash")
+        old_hash = platform.scalar("SELECT password_hash FROM user WHERE id = ?", person.id)
+    assert "m=1024,t=1" in old_hash
+
+    with open_platform(tmp_path, template_db, argon2_time_cost=2,
+                       argon2_memory_cost=2048) as platform:
+        assert login(platform, person.email, PASSWORD) == 200
+        new_hash = platform.scalar("SELECT password_hash FROM user WHERE id = ?", person.id)
+        assert new_hash != old_hash
+        assert "m=2048,t=2" in new_hash
+        assert PasswordHasher().verify(new_hash, PASSWORD)
+        # The new hash keeps working, and is not changed again.
+        assert login(platform, person.email, PASSWORD) == 200
+        assert platform.scalar(
+            "SELECT password_hash FROM user WHERE id = ?", person.id) == new_hash
+        assert login(platform, person.email, "not the password") == 401
+
+
+@pytest.mark.parametrize(("public_url", "secure"), [
+    ("http://testserver", False),
+    ("https://odr.example.kz", True),
+])
+def test_session_cookie_flags(
+    tmp_path: Path, template_db: Path, public_url: str, secure: bool
+) -> None:
+    with open_platform(tmp_path, template_db, public_url=public_url) as platform:
+        response = platform.client().post("/api/v1/auth/register", json={
+            "email": unique_email(), "name": "Cookie Person", "password": PASSWORD})
+        cookie = set_cookie_header(response.headers.get_list("set-cookie"), "odr_session")
+        flags = {part.strip().split("=")[0].lower(): part.strip()
+                 for part in cookie.split(";")[1:]}
+        assert "httponly" in flags
+        assert flags["samesite"].lower() == "samesite=lax"
+        assert flags["path"] == "Path=/"
+        assert ("secure" in flags) is secure
+
+
+def test_personal_api_token(platform: Platform) -> None:
+    person = platform.register("Court System")
+    created = expect(person.client.post("/api/v1/tokens", json={"name": "court system"}), 201)
+    token = created["token"]
+    assert created["name"] == "court system"
+
+    api = platform.client()  # no cookies: only the token
+    me = expect(api.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}), 200)
+    assert me["id"] == person.id
+
+    # Kept only as a hash: the token itself is nowhere in the table.
+    rows = platform.sql("SELECT * FROM apitoken")
+    assert len(rows) == 1
+    assert not any(token in str(value) for value in rows[0])
+    assert hashlib.sha256(token.encode()).hexdigest() in rows[0]
+    assert platform.scalar("SELECT last_used_at FROM apitoken") is not None
+
+    bad = api.get("/api/v1/me", headers={"Authorization": f"Bearer {token}x"})
+    assert expect(bad, 401) == {"detail": "The API token is not valid."}
+
+
+def test_api_token_writes_need_no_csrf_header(platform: Platform) -> None:
+    person = platform.register("Court Script")
+    token = expect(person.client.post("/api/v1/tokens", json={"name": "script"}), 201)["token"]
+    api = platform.client()
+    # A bearer token cannot ride along on a forged form, so no CSRF check: the request reaches
+    # body validation (FastAPI reads JSON only) instead of being refused as a forgery.
+    response = api.post("/api/v1/tokens", headers={"Authorization": f"Bearer {token}"},
+                        data={"name": "second"})
+    assert response.status_code == 422, response.text
+    response = api.post("/api/v1/tokens", headers={"Authorization": f"Bearer {token}"},
+                        json={"name": "second"})
+    expect(response, 201)
+
+
+def test_cookie_writes_without_json_or_csrf_token_are_refused(platform: Platform) -> None:
+    person = platform.register("Forged Form")
+    forgery = "The request was refused as a possible forgery. Reload the page."
+    before = platform.scalar("SELECT count(*) FROM apitoken")
+
+    # A cross-site form can send this content type with the victim's cookie.
+    response = person.client.post("/api/v1/tokens", data={"name": "stolen"})
+    assert expect(response, 403) == {"detail": forgery}
+    # A header that does not match the CSRF cookie does not help.
+    person.client.cookies.set("odr_csrf", "the-real-one")
+    response = person.client.post("/api/v1/tokens", data={"name": "stolen"},
+                                  headers={"X-CSRF-Token": "a-guess"})
+    assert expect(response, 403) == {"detail": forgery}
+    assert platform.scalar("SELECT count(*) FROM apitoken") == before
+
+    # With the matching header the request passes the check (and then fails on its body).
+    response = person.client.post("/api/v1/tokens", data={"name": "ours"},
+                                  headers={"X-CSRF-Token": "the-real-one"})
+    assert response.status_code == 422
+
+
+def test_messages_in_english_by_accept_language(platform: Platform) -> None:
+    response = platform.client(**{"accept-language": "en-GB,en;q=0.9"}).post(
+        "/api/v1/auth/login", json={"email": "nobody@example.kz", "password": PASSWORD})
+    assert expect(response, 401) == {"detail": WRONG}
+
+
+def translated(language: str, message: str) -> bool:
+    return load_translations(language).ugettext(message) != message
+
+
+@pytest.mark.parametrize("language", ["ru", "kk"])
+@pytest.mark.skipif(not (translated("ru", WRONG) and translated("kk", WRONG)),
+                    reason="the ru/kk catalogues do not translate the sign-in messages yet")
+def test_messages_follow_accept_language(platform: Platform, language: str) -> None:
+    client = platform.client(**{"accept-language": f"{language},en;q=0.5"})
+    body = expect(client.post("/api/v1/auth/login",
+                              json={"email": "nobody@example.kz", "password": PASSWORD}), 401)
+    assert body["detail"] == load_translations(language).ugettext(WRONG)
+    assert body["detail"] != WRONG
+    # Validation messages too.
+    body = expect(client.post("/api/v1/auth/register",
+                              json={"email": "x@example.kz", "name": "A", "password": PASSWORD}),
+                  422)
+    assert body["errors"][0]["message"] != "Too short: at least 2 characters."

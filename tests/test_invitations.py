@@ -1,0 +1,278 @@
+"""Invitations: the mail with its one-time link (through a real SMTP server), and accepting it."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import re
+import socket
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from odr.models import CaseRole, CaseStatus, Side
+from tests.harness import (
+    PASSWORD,
+    Cast,
+    Person,
+    Platform,
+    expect,
+    open_platform,
+    token_of,
+    unique_email,
+)
+
+MAIL_TIMEOUT = 10.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class Mailbox:
+    """An aiosmtpd handler that keeps what it receives and lets a test wait for it."""
+
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+        self._arrived = threading.Condition()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        assert isinstance(message, EmailMessage)
+        with self._arrived:
+            self.messages.append(message)
+            self._arrived.notify_all()
+        return "250 Message accepted for delivery"
+
+    def wait_for(self, to: str, timeout: float = MAIL_TIMEOUT) -> EmailMessage:
+        def found() -> EmailMessage | None:
+            return next((m for m in self.messages if m["To"] == to), None)
+
+        with self._arrived:
+            assert self._arrived.wait_for(lambda: found() is not None, timeout), (
+                f"no mail to {to} within {timeout} s; got {[m['To'] for m in self.messages]}")
+            message = found()
+        assert message is not None
+        return message
+
+
+@dataclass
+class SmtpServer:
+    port: int
+    mailbox: Mailbox
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpServer]:
+    mailbox = Mailbox()
+    port = free_port()
+    controller = Controller(mailbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield SmtpServer(port, mailbox)
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def mailing_platform(tmp_path: Path, template_db: Path, smtp: SmtpServer) -> Iterator[Platform]:
+    with open_platform(tmp_path, template_db, smtp_host="127.0.0.1", smtp_port=smtp.port,
+                       smtp_sender="ODR <no-reply@odr.test>") as platform:
+        yield platform
+
+
+def accepted_case(platform: Platform) -> tuple[int, Person, Person]:
+    """A case a mediator has taken: (case id, requester, mediator)."""
+    requester = platform.register("Erlan Requester")
+    mediator = platform.mediator("Aigul Mediator")
+    case_id: int = expect(requester.client.post("/api/v1/cases", json={
+        "category": "property", "summary": "A loan that was not repaid on time.",
+        "other_party_name": "Olga Petrova", "other_party_contact": "olga@example.kz",
+        "language": "en", "region": "almaty_city", "mediator_id": mediator.id}), 201)["id"]
+    expect(mediator.client.post(f"/api/v1/cases/{case_id}/accept", json={}), 200)
+    return case_id, requester, mediator
+
+
+def invite(inviter: Person, case_id: int, **body: Any) -> dict[str, Any]:
+    created: dict[str, Any] = expect(inviter.client.post(
+        f"/api/v1/cases/{case_id}/invitations", json=body), 201)
+    return created
+
+
+def state(platform: Platform, case_id: int) -> dict[str, Any]:
+    """Everything accepting an invitation could change."""
+    return {
+        "users": platform.sql("SELECT id, email FROM user ORDER BY id"),
+        "participants": platform.sql(
+            "SELECT user_id, role, side FROM participant WHERE case_id = ? ORDER BY id", case_id),
+        "invitations": platform.sql(
+            "SELECT id, accepted_at, accepted_by FROM invitation WHERE case_id = ?", case_id),
+        "events": platform.sql("SELECT id FROM caseevent WHERE case_id = ?", case_id),
+        "sessions": platform.scalar("SELECT count(*) FROM authsession"),
+    }
+
+
+def test_invitation_mail_and_accept_with_a_new_account(
+    mailing_platform: Platform, smtp: SmtpServer
+) -> None:
+    platform = mailing_platform
+    case_id, requester, mediator = accepted_case(platform)
+    created = invite(mediator, case_id, email="Olga@Example.kz", name="Olga Petrova",
+                     role="party", side="b")
+    assert created["mailed"] is True
+    assert created["email"] == "olga@example.kz"
+    assert created["link"].startswith("http://testserver/invitations/")
+
+    mail = smtp.mailbox.wait_for("olga@example.kz")
+    number = expect(mediator.client.get(f"/api/v1/cases/{case_id}"), 200)["number"]
+    assert number in mail["Subject"]
+    assert mail["From"] == "ODR <no-reply@odr.test>"
+    body = mail.get_content()
+    links = re.findall(r"http://testserver/invitations/\S+", body)
+    assert links == [created["link"]]
+    assert mediator.name in body
+
+    # Olga opens the link, signed out, and makes her account with it.
+    olga = platform.client()
+    case = expect(olga.post(f"/api/v1/invitations/{token_of(links[0])}/accept",
+                            json={"name": "Olga Petrova", "password": "olga's password"}), 200)
+    assert case["id"] == case_id
+    me = expect(olga.get("/api/v1/me"), 200)
+    assert (me["email"], me["name"], me["role"]) == ("olga@example.kz", "Olga Petrova", "party")
+    assert {"user_id": me["id"], "name": "Olga Petrova", "role": "party", "side": "b",
+            "consented": False} in case["participants"]
+    events = expect(requester.client.get(f"/api/v1/cases/{case_id}/events"), 200)
+    assert [e["kind"] for e in events][-2:] == ["invited", "joined"]
+    # The account works with the password she chose.
+    platform.login("olga@example.kz", "olga's password")
+
+    # The administrator sees the message as sent.
+    outbox = expect(platform.admin.client.get("/api/v1/admin/outbox"), 200)
+    sent = [m for m in outbox if m["to"] == "olga@example.kz"]
+    assert len(sent) == 1 and sent[0]["sent_at"] is not None and sent[0]["error"] == ""
+
+
+def test_refused_links_change_nothing(mailing_platform: Platform, smtp: SmtpServer) -> None:
+    platform = mailing_platform
+    case_id, _requester, mediator = accepted_case(platform)
+    used = token_of(invite(mediator, case_id, email="olga@example.kz", role="party",
+                           side="b")["link"])
+    expect(platform.client().post(f"/api/v1/invitations/{used}/accept",
+                                  json={"name": "Olga Petrova", "password": PASSWORD}), 200)
+    expired = token_of(invite(mediator, case_id, email="ruslan@example.kz",
+                              role="representative", side="a")["link"])
+    platform.sql("UPDATE invitation SET expires_at = '2001-01-01 00:00:00.000000' "
+                 "WHERE email = 'ruslan@example.kz'")
+
+    for token, status, message in (
+        (used, 409, "This invitation has already been used."),
+        ("no-such-token", 404, "This invitation link is not valid."),
+        (expired, 409, "This invitation has expired. Ask for a new one."),
+    ):
+        before = state(platform, case_id)
+        response = platform.client().post(
+            f"/api/v1/invitations/{token}/accept",
+            json={"name": "Someone Else", "password": "another password"})
+        assert expect(response, status) == {"detail": message}
+        assert "odr_session" not in response.headers.get("set-cookie", "")
+        assert state(platform, case_id) == before
+
+
+def test_a_new_account_needs_a_name_and_password(platform: Platform) -> None:
+    case_id, _requester, mediator = accepted_case(platform)
+    token = token_of(invite(mediator, case_id, email="olga@example.kz", role="party",
+                            side="b")["link"])
+    before = state(platform, case_id)
+    body = expect(platform.client().post(f"/api/v1/invitations/{token}/accept", json={}), 400)
+    assert body["errors"] == [{"field": "password",
+                               "message": "Enter your name and choose a password."}]
+    body = expect(platform.client().post(f"/api/v1/invitations/{token}/accept",
+                                         json={"name": "Olga", "password": "short"}), 422)
+    assert body["errors"] == [{"field": "password",
+                               "message": "Too short: at least 8 characters."}]
+    assert state(platform, case_id) == before
+
+
+def test_existing_account_must_sign_in_first(platform: Platform) -> None:
+    case_id, _requester, mediator = accepted_case(platform)
+    olga = platform.register("Olga Petrova")
+    token = token_of(invite(mediator, case_id, email=olga.email, role="party",
+                            side="b")["link"])
+
+    before = state(platform, case_id)
+    body = expect(platform.client().post(f"/api/v1/invitations/{token}/accept",
+                                         json={"name": "Olga Petrova", "password": PASSWORD}),
+                  409)
+    assert body == {"detail": "An account with this e-mail already exists. Sign in, then open "
+                              "the link again."}
+    assert state(platform, case_id) == before
+
+    case = expect(olga.client.post(f"/api/v1/invitations/{token}/accept", json={}), 200)
+    assert {"user_id": olga.id, "name": olga.name, "role": "party", "side": "b",
+            "consented": False} in case["participants"]
+    assert platform.scalar("SELECT accepted_by FROM invitation WHERE email = ?",
+                           olga.email) == olga.id
+
+
+def test_closed_case_refuses_its_links(platform: Platform, cast: Cast) -> None:
+    case_id = platform.build_case(cast, CaseStatus.accepted)
+    token = platform.invite(case_id, cast.mediator, unique_email("late"), CaseRole.observer)
+    platform.set_status(cast.requester, case_id, CaseStatus.withdrawn)
+    before = state(platform, case_id)
+    body = expect(platform.client().post(f"/api/v1/invitations/{token}/accept",
+                                         json={"name": "Late Observer", "password": PASSWORD}),
+                  409)
+    assert body == {"detail": "The case is closed."}
+    assert state(platform, case_id) == before
+
+
+def test_invitation_rules(platform: Platform, cast: Cast) -> None:
+    case_id = platform.build_case(cast, CaseStatus.accepted)
+    before = state(platform, case_id)
+    url = f"/api/v1/cases/{case_id}/invitations"
+    refusals = [
+        (cast.mediator, {"email": cast.party_b.email, "role": "party", "side": "b"}, 409,
+         "email", "This person already takes part in the case."),
+        (cast.mediator, {"email": unique_email(), "role": "mediator"}, 400,
+         "role", "The mediator joins by taking the case, not by invitation."),
+        (cast.mediator, {"email": unique_email(), "role": "party"}, 400,
+         "side", "Choose which side this person is on."),
+        (cast.requester, {"email": unique_email(), "role": "observer"}, 400,
+         "role", "Only the mediator can invite a person in this role."),
+        (cast.mediator, {"email": "not an address", "role": "observer"}, 422,
+         "email", "Enter a valid e-mail address."),
+    ]
+    for person, body, status, field, message in refusals:
+        answer = expect(person.client.post(url, json=body), status)
+        assert answer["errors"] == [{"field": field, "message": message}], body
+    assert state(platform, case_id) == before
+    # The requester may bring their own representative.
+    platform.invite_and_accept(case_id, cast.requester, platform.register("Second Lawyer"),
+                               CaseRole.representative, Side.a)
+
+
+def test_outbox_without_smtp(platform: Platform, cast: Cast) -> None:
+    case_id = platform.build_case(cast, CaseStatus.accepted)
+    address = unique_email("nomail")
+    created = invite(cast.mediator, case_id, email=address, role="observer")
+    assert created["mailed"] is False
+
+    outbox = expect(platform.admin.client.get("/api/v1/admin/outbox"), 200)
+    kept = [m for m in outbox if m["to"] == address]
+    assert len(kept) == 1
+    assert created["link"] in kept[0]["body"]
+    assert kept[0]["sent_at"] is None
+
+    for person in (cast.requester, cast.mediator, platform.clerk()):
+        body = expect(person.client.get("/api/v1/admin/outbox"), 403)
+        assert body == {"detail": "Only an administrator can do this."}
+    expect(platform.anonymous.get("/api/v1/admin/outbox"), 401)

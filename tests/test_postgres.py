@@ -1,0 +1,148 @@
+"""The same service on PostgreSQL (asyncpg): migrations, the main path, and the audit chain.
+
+Runs against the server at ``ODR_TEST_POSTGRES_URL`` in a database of its own, created here and
+dropped afterwards; skipped when that server cannot be reached.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import asyncpg  # type: ignore[import-untyped]
+import pytest
+from sqlalchemy.engine import URL, make_url
+
+from odr import audit, migrate
+from odr.audit import ChainReport
+from odr.services import Services
+from tests.harness import PASSWORD, Platform, case_request, expect, make_settings, token_of
+
+DEFAULT_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+CONNECT_TIMEOUT = 5.0
+
+
+def server_url() -> URL:
+    return make_url(os.environ.get("ODR_TEST_POSTGRES_URL", DEFAULT_URL))
+
+
+def dsn(url: URL) -> str:
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+async def admin_command(sql: str) -> None:
+    connection = await asyncio.wait_for(asyncpg.connect(dsn(server_url())), CONNECT_TIMEOUT)
+    try:
+        await connection.execute(sql)
+    finally:
+        await connection.close()
+
+
+@pytest.fixture(scope="module")
+def database_url() -> Iterator[str]:
+    """A fresh, migrated database on the test server, dropped when the module is done."""
+    name = f"odr_test_{secrets.token_hex(6)}"
+    try:
+        asyncio.run(admin_command(f'CREATE DATABASE "{name}"'))
+    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+        pytest.skip(f"PostgreSQL is not reachable at {server_url()!r}: {exc}")
+    url = server_url().set(database=name).render_as_string(hide_password=False)
+    try:
+        migrate.upgrade(url)
+        yield url
+    finally:
+        asyncio.run(admin_command(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def pg_platform(database_url: str, tmp_path: Path) -> Iterator[Platform]:
+    with Platform(make_settings(tmp_path, database_url=database_url), db_path=None) as platform:
+        yield platform
+
+
+def verify(platform: Platform) -> ChainReport:
+    async def check(svc: Services) -> ChainReport:
+        async with svc.maker() as session:
+            return await audit.verify(session)
+
+    return platform.run(check)
+
+
+def test_register_request_invite_accept_on_postgres(pg_platform: Platform) -> None:
+    platform = pg_platform
+    requester = platform.register("Erlan Requester")
+    mediator = platform.mediator("Aigul Mediator")
+    assert [m["name"] for m in expect(platform.anonymous.get(
+        "/api/v1/mediators", params={"language": "kk", "region": "almaty_city"}), 200)] == [
+        "Aigul Mediator"]
+
+    case_id = expect(requester.client.post(
+        "/api/v1/cases", json=case_request(mediator_id=mediator.id)), 201)["id"]
+    assert case_id in [c["id"] for c in expect(mediator.client.get("/api/v1/cases/open"), 200)]
+    expect(mediator.client.post(f"/api/v1/cases/{case_id}/accept", json={}), 200)
+    address = f"olga.{secrets.token_hex(3)}@example.kz"
+    created = expect(mediator.client.post(f"/api/v1/cases/{case_id}/invitations", json={
+        "email": address, "role": "party", "side": "b"}), 201)
+
+    # No SMTP here: the administrator finds the message in the outbox.
+    outbox = expect(platform.admin.client.get("/api/v1/admin/outbox"), 200)
+    assert created["link"] in next(m["body"] for m in outbox if m["to"] == address)
+
+    olga = platform.client()
+    token = token_of(created["link"])
+    expect(olga.post(f"/api/v1/invitations/{token}/accept",
+                     json={"name": "Olga Petrova", "password": PASSWORD}), 200)
+    expect(platform.client().post(f"/api/v1/invitations/{token}/accept",
+                                  json={"name": "Olga Again", "password": PASSWORD}), 409)
+    consented = expect(olga.post(f"/api/v1/cases/{case_id}/consent", json={}), 200)
+    assert consented["status"] == "consented"
+
+    starts = (datetime.now(UTC) + timedelta(days=3)).astimezone().replace(microsecond=0)
+    expect(mediator.client.post(f"/api/v1/cases/{case_id}/sessions",
+                                json={"starts_at": starts.isoformat()}), 201)
+    listed = expect(olga.get(f"/api/v1/cases/{case_id}/sessions"), 200)
+    assert datetime.fromisoformat(listed[0]["starts_at"]) == starts
+
+    events = expect(requester.client.get(f"/api/v1/cases/{case_id}/events"), 200)
+    assert [e["kind"] for e in events] == [
+        "requested", "status", "invited", "joined", "consented", "status", "session_scheduled"]
+
+    # Failed sign-ins are counted in a time window on this engine too.
+    wrong = platform.client().post("/api/v1/auth/login",
+                                   json={"email": requester.email, "password": "wrong password"})
+    expect(wrong, 401)
+    platform.login(requester.email)
+
+    report = expect(platform.admin.client.get("/api/v1/admin/audit/verify"), 200)
+    assert report["intact"] is True and report["entries"] >= 8
+    assert report["problems"] == []
+
+
+def test_concurrent_appends_keep_one_chain(pg_platform: Platform) -> None:
+    """Writers on separate connections are ordered by the advisory lock: no fork in the chain."""
+
+    async def append_many(svc: Services) -> None:
+        async def one(n: int) -> None:
+            async with svc.maker() as session:
+                await svc.audit.append(session, "test.concurrent", actor_id=None,
+                                       detail={"n": n})
+                await session.commit()
+
+        await asyncio.gather(*(one(n) for n in range(20)))
+
+    before = verify(pg_platform).entries
+    pg_platform.run(append_many)
+    report = verify(pg_platform)
+    assert report.intact, report.problems
+    assert report.entries == before + 20
+
+
+def test_nul_characters_are_refused_not_a_database_error(pg_platform: Platform) -> None:
+    requester = pg_platform.register("Erlan Requester")
+    body = expect(requester.client.post(
+        "/api/v1/cases", json=case_request(summary="A summary with a \x00 in it.")), 422)
+    assert [e["field"] for e in body["errors"]] == ["summary"]
