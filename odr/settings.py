@@ -34,6 +34,20 @@ class Settings(BaseSettings):
     login_window_minutes: int = 15
     login_max_failures_account: int = 5
     login_max_failures_address: int = 20
+    # Live rooms. STUN/TURN servers as JSON, e.g. '[{"urls": "turn:turn.example.kz:3478",
+    # "username": "u", "credential": "p"}]'; none means host candidates only (never a public
+    # default).
+    ice_servers: list[dict[str, str | list[str]]] = []
+    # Local addresses the media relay offers as candidates; aioice leaves out loopback unless
+    # it is listed here (tests and a laptop use "127.0.0.1").
+    media_addresses: list[str] = []
+    # A participant whose connection drops and returns within this many seconds rejoins their
+    # channel without the lobby.
+    room_grace_seconds: int = Field(default=30, ge=0)
+
+    # Agreement drafts: the largest single Yjs update a client may send.
+    draft_max_update_bytes: int = Field(default=1_000_000, ge=1024)
+
     argon2_time_cost: int = Field(default=3, ge=1)
     argon2_memory_cost: int = Field(default=65536, ge=8)
 
