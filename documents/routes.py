@@ -1,18 +1,255 @@
-"""Agreement drafts, signing and filing: pages, API and the draft WebSocket (their own issues)."""
+"""Agreement drafts over HTTP and WebSocket: the API, the editor page, and ``/ws/drafts/{id}``.
+
+The WebSocket only adapts the transport: the room (``documents.draft_room``) owns loading,
+storing and forwarding; the policy decides, before accept, who may read and who may write.
+"""
 
 from __future__ import annotations
 
+import colorsys
+import hashlib
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends, Query, Request, WebSocket, WebSocketDisconnect, status
+from fastapi.responses import RedirectResponse, Response
+from starlette.websockets import WebSocketState
 
+from documents import service
+from documents.draft_room import DraftRooms, WriteRefused
+from documents.schemas import (
+    DiffPublic,
+    DraftCreate,
+    DraftPublic,
+    FreezeResult,
+    VersionPublic,
+)
+from documents.service import DraftAccess, DraftService, load_draft_access
+from documents.yprotocol import ProtocolError
+from odr import access
+from odr.access import Action, DraftAction
+from odr.deps import (
+    OptionalUser,
+    PathId,
+    ServicesDep,
+    SessionDep,
+    Tr,
+    load_case_access,
+    websocket_user,
+)
+from odr.errors import Refused
 from odr.services import Services
+from odr.templating import Pages
 
+log = logging.getLogger("odr.drafts")
 router = APIRouter()
+
+# Close codes: 1008 policy (not allowed), 1007 malformed data, 1009 too large.
+POLICY, MALFORMED, TOO_LARGE = 1008, 1007, 1009
+
+
+@dataclass
+class DocumentsRuntime:
+    rooms: DraftRooms
+    drafts: DraftService
 
 
 @asynccontextmanager
-async def runtime(services: Services) -> AsyncIterator[object | None]:
-    """The long-lived parts of the documents (draft rooms), kept on ``app.state.documents``."""
-    yield None
+async def runtime(services: Services) -> AsyncIterator[DocumentsRuntime]:
+    """The draft rooms and their single database writer, kept on ``app.state.documents``."""
+    rooms = DraftRooms(services.engine,
+                       max_update_bytes=services.settings.draft_max_update_bytes)
+    try:
+        yield DocumentsRuntime(rooms, DraftService(rooms, services.cases, services.catalogues))
+    finally:
+        await rooms.close()
+
+
+def documents_runtime(request: Request) -> DocumentsRuntime:
+    rt: DocumentsRuntime = request.app.state.documents
+    return rt
+
+
+Documents = Annotated[DocumentsRuntime, Depends(documents_runtime)]
+
+
+def draft_for(action: DraftAction) -> Any:
+    async def dependency(draft_id: PathId, user: OptionalUser, session: SessionDep
+                         ) -> DraftAccess:
+        return await load_draft_access(draft_id, user, action, session)
+
+    return Depends(dependency)
+
+
+DraftViewer = Annotated[DraftAccess, draft_for(DraftAction.view_draft)]
+DraftApprover = Annotated[DraftAccess, draft_for(DraftAction.approve_draft)]
+DraftFreezer = Annotated[DraftAccess, draft_for(DraftAction.freeze_draft)]
+
+
+# --- API ----------------------------------------------------------------------------------------
+
+@router.post("/api/v1/cases/{case_id}/drafts", status_code=status.HTTP_201_CREATED,
+             tags=["drafts"])
+async def create_draft(case_id: PathId, data: DraftCreate, user: OptionalUser,
+                       session: SessionDep, docs: Documents) -> DraftPublic:
+    """Start a draft agreement from the template (the mediator; after both parties consent)."""
+    ca = await load_case_access(case_id, user, Action.view_case, session)
+    access.check_draft(DraftAction.create_draft, ca.subject, ca.case, None)
+    draft = await docs.drafts.create(ca.case, data, creator=ca.user, session=session)
+    await session.commit()
+    da = DraftAccess(draft, ca.case, ca.user, ca.participant)
+    return await docs.drafts.public(da, session=session)
+
+
+@router.get("/api/v1/cases/{case_id}/drafts", tags=["drafts"])
+async def list_drafts(case_id: PathId, user: OptionalUser, session: SessionDep,
+                      docs: Documents) -> list[DraftPublic]:
+    """The case's drafts the user may open."""
+    ca = await load_case_access(case_id, user, Action.view_case, session)
+    drafts = await service.drafts_of(ca.case, ca.subject, session=session)
+    return [await docs.drafts.public(DraftAccess(d, ca.case, ca.user, ca.participant),
+                                     session=session) for d in drafts]
+
+
+@router.get("/api/v1/drafts/{draft_id}", tags=["drafts"])
+async def get_draft(da: DraftViewer, session: SessionDep, docs: Documents) -> DraftPublic:
+    """The draft rendered to HTML and plain text, its version, whether frozen, and approvals."""
+    return await docs.drafts.public(da, session=session)
+
+
+@router.post("/api/v1/drafts/{draft_id}/approve", tags=["drafts"])
+async def approve_draft(da: DraftApprover, session: SessionDep, docs: Documents) -> DraftPublic:
+    """A party approves the current version; a later edit clears it."""
+    await docs.drafts.approve(da, session=session)
+    await session.commit()
+    return await docs.drafts.public(da, session=session)
+
+
+@router.post("/api/v1/drafts/{draft_id}/freeze", tags=["drafts"])
+async def freeze_draft(da: DraftFreezer, session: SessionDep, docs: Documents) -> FreezeResult:
+    """Freeze for signature (all parties approved the current version); returns its SHA-256."""
+    digest, version = await docs.drafts.freeze(da, session=session)
+    return FreezeResult(sha256=digest, version=version)
+
+
+@router.get("/api/v1/drafts/{draft_id}/versions", tags=["drafts"])
+async def draft_versions(da: DraftViewer, session: SessionDep, docs: Documents
+                         ) -> list[VersionPublic]:
+    """Kept versions: created, each approval, frozen."""
+    return await docs.drafts.versions(da, session=session)
+
+
+@router.get("/api/v1/drafts/{draft_id}/diff", tags=["drafts"])
+async def draft_diff(
+    da: DraftViewer, session: SessionDep, docs: Documents,
+    from_version: Annotated[int, Query(alias="from", ge=0)],
+    to_version: Annotated[int, Query(alias="to", ge=0)],
+) -> DiffPublic:
+    """What changed between two kept versions, line by line."""
+    return await docs.drafts.diff(da, from_version, to_version, session=session)
+
+
+# --- page ---------------------------------------------------------------------------------------
+
+def user_colour(user_id: int) -> str:
+    """A stable, readable cursor colour per person."""
+    hue = int(hashlib.sha256(str(user_id).encode()).hexdigest()[:4], 16) % 360
+    return _hsl_to_hex(hue, 0.65, 0.42)
+
+
+def _hsl_to_hex(h: float, s: float, lightness: float) -> str:
+    r, g, b = colorsys.hls_to_rgb(h / 360, lightness, s)
+    return f"#{int(r * 255):02x}{int(g * 255):02x}{int(b * 255):02x}"
+
+
+@router.get("/drafts/{draft_id}", include_in_schema=False)
+async def draft_page(draft_id: PathId, request: Request, user: OptionalUser,
+                     session: SessionDep, tr: Tr, svc: ServicesDep) -> Response:
+    if user is None:
+        return RedirectResponse(f"/login?next=/drafts/{draft_id}", status_code=303)
+    da = await load_draft_access(draft_id, user, DraftAction.view_draft, session)
+    scheme = "wss" if request.url.scheme == "https" else "ws"
+    pages: Pages = request.app.state.pages
+    return pages.render(
+        request, "draft.html", tr, user,
+        draft=da.draft, case=da.case,
+        can_write=da.may(DraftAction.edit_draft),
+        can_approve=da.may(DraftAction.approve_draft),
+        can_freeze=da.may(DraftAction.freeze_draft),
+        ws_url=f"{scheme}://{request.url.netloc}/ws/drafts",
+        user_name=user.name, user_color=user_colour(user.id or 0),
+    )
+
+
+# --- WebSocket ----------------------------------------------------------------------------------
+
+class SocketConnection:
+    """A draft room's view of one WebSocket."""
+
+    def __init__(self, websocket: WebSocket, user_id: int, can_write: bool) -> None:
+        self.websocket = websocket
+        self.user_id = user_id
+        self.can_write = can_write
+
+    async def send(self, data: bytes) -> None:
+        await self.websocket.send_bytes(data)
+
+
+@router.websocket("/ws/drafts/{draft_id}")
+async def draft_socket(websocket: WebSocket, draft_id: PathId) -> None:
+    """y-websocket protocol; authorised before accept, writes checked on every message."""
+    svc: Services = websocket.app.state.services
+    docs: DocumentsRuntime = websocket.app.state.documents
+    async with svc.maker() as session:
+        try:
+            user = await websocket_user(websocket, session)
+            da = await load_draft_access(draft_id, user, DraftAction.view_draft, session)
+        except Refused:
+            await websocket.close(code=POLICY)
+            return
+        can_write = da.may(DraftAction.edit_draft)
+        user_id = da.user.id or 0
+    await websocket.accept()
+    connection = SocketConnection(websocket, user_id, can_write)
+    refused_logged = False
+    async with docs.rooms.use(draft_id) as room:
+        await docs.rooms.connect(room, connection)
+        try:
+            while True:
+                message = await websocket.receive()
+                if message["type"] == "websocket.disconnect":
+                    break
+                data = message.get("bytes")
+                if data is None:
+                    await websocket.close(code=MALFORMED)
+                    break
+                try:
+                    await docs.rooms.receive(room, connection, data)
+                except WriteRefused as refused:
+                    if not refused_logged:
+                        refused_logged = True
+                        await _audit_refusal(svc, da, str(refused))
+                except ProtocolError as exc:
+                    code = TOO_LARGE if "too large" in str(exc) else MALFORMED
+                    await websocket.close(code=code)
+                    break
+        except WebSocketDisconnect:
+            pass
+        finally:
+            await docs.rooms.disconnect(room, connection)
+            if websocket.application_state == WebSocketState.CONNECTED:
+                try:
+                    await websocket.close()
+                except RuntimeError:
+                    pass
+
+
+async def _audit_refusal(svc: Services, da: DraftAccess, reason: str) -> None:
+    async with svc.maker() as session:
+        await svc.audit.append(session, "draft.write_refused", actor_id=da.user.id,
+                               case_id=da.case.id,
+                               detail={"draft_id": da.draft.id, "reason": reason})
+        await session.commit()

@@ -149,6 +149,73 @@ def check(
     raise AssertionError(f"unhandled action {action}")  # pragma: no cover
 
 
+class DraftAction(enum.StrEnum):
+    create_draft = "create_draft"
+    view_draft = "view_draft"
+    edit_draft = "edit_draft"
+    approve_draft = "approve_draft"
+    freeze_draft = "freeze_draft"
+
+
+WRITERS = frozenset({CaseRole.party, CaseRole.representative, CaseRole.mediator,
+                     CaseRole.co_mediator})
+
+
+@dataclass(frozen=True)
+class DraftScope:
+    """What the policy needs to know about a draft: who may open it, and whether it is frozen."""
+
+    members: frozenset[int]  # empty: everyone in the case; else a caucus's private draft
+    frozen: bool
+
+
+def check_draft(
+    action: DraftAction, subject: Subject, case: Case, draft: DraftScope | None
+) -> None:
+    """Raise ``Refused`` unless ``subject`` may do ``action`` to the case's draft now.
+
+    A caucus draft is visible to its members and the mediators only; observers and
+    interpreters read but never write; a frozen draft takes no writes from anyone.
+    """
+    user, role = subject.user, subject.case_role
+    if user is None:
+        raise Unauthenticated(N_("Please sign in first."))
+    if role is None:
+        raise NotFound(N_("No such case."))
+    if action is DraftAction.create_draft:
+        _require(role in MEDIATORS, N_("Only the mediator can start a draft."))
+        _when(case.status in SESSION_STATES,
+              N_("A draft can be started once every party has consented to mediation."))
+        return
+    assert draft is not None
+    if draft.members and user.id not in draft.members and role not in MEDIATORS:
+        raise NotFound(N_("No such draft."))
+    if action is DraftAction.view_draft:
+        return
+    if action is DraftAction.edit_draft:
+        _require(role in WRITERS, N_("You can read this draft but not change it."))
+        _when(not draft.frozen, N_("The draft is frozen for signature; it can no longer change."))
+        _when(case.status in SESSION_STATES, N_("The draft can no longer change."))
+        return
+    if action is DraftAction.approve_draft:
+        _require(role == CaseRole.party, N_("Only a party can approve the draft."))
+        _when(not draft.frozen, N_("The draft is already frozen."))
+        return
+    if action is DraftAction.freeze_draft:
+        _require(role in MEDIATORS, N_("Only the mediator can freeze the draft."))
+        _when(not draft.frozen, N_("The draft is already frozen."))
+        return
+    raise AssertionError(f"unhandled action {action}")  # pragma: no cover
+
+
+def may_draft(action: DraftAction, subject: Subject, case: Case, draft: DraftScope | None) -> bool:
+    try:
+        check_draft(action, subject, case, draft)
+    except Refused:
+        return False
+    return True
+
+
 def check_global(action: GlobalAction, user: User | None) -> None:
     if user is None:
         raise Unauthenticated(N_("Please sign in first."))

@@ -10,8 +10,9 @@ import secrets
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
-from fastapi import Depends, Path, Request
+from fastapi import Depends, Path, Request, WebSocket
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from odr import access, accounts, cases
@@ -79,6 +80,31 @@ async def auth(request: Request, session: SessionDep) -> Auth:
         _check_api_csrf(request)
     request.state.auth = result
     return result
+
+
+async def websocket_user(websocket: WebSocket, session: AsyncSession) -> User | None:
+    """The user behind a WebSocket: a bearer token, else the session cookie from our own pages.
+
+    Browsers send cookies with cross-site WebSocket handshakes too, so a cookie only counts when
+    the page that opened the socket is ours (its Origin matches the host or the public URL).
+    """
+    header = websocket.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        return await accounts.api_token_user(header[7:].strip(), session=session)
+    token = websocket.cookies.get(SESSION_COOKIE)
+    if not token or not _same_origin(websocket):
+        return None
+    found = await accounts.session_user(token, session=session)
+    return found[1] if found else None
+
+
+def _same_origin(websocket: WebSocket) -> bool:
+    origin = websocket.headers.get("origin")
+    if origin is None:  # not a browser: no ambient cookies to abuse
+        return True
+    host = websocket.headers.get("host", "")
+    public = urlsplit(websocket.app.state.services.settings.public_url).netloc
+    return urlsplit(origin).netloc in {host, public}
 
 
 def _check_api_csrf(request: Request) -> None:

@@ -1,0 +1,311 @@
+"""Draft rooms: one Yjs document per draft, shared by its connections, persisted before shared.
+
+The order for every edit is: validate -> store in the database (group commit) -> apply to the
+server's document -> forward the client's own bytes to the other connections. Nobody sees an
+edit the database does not hold, so a crash or restart loses no edit anyone has seen.
+Writes from read-only connections, and to frozen drafts, are refused in both sync step 2 and
+update messages (refusing only updates would let a read-only client write through step 2).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from pycrdt import Doc, get_state
+from sqlalchemy import func, insert, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from documents import yprotocol as yp
+from documents.models import Draft, DraftUpdate
+from odr.models import utcnow
+
+log = logging.getLogger("odr.drafts")
+
+# Stored updates are merged into one when a room loads with more than this many.
+COMPACT_AFTER = 1000
+
+
+class Connection(Protocol):
+    """One client of a draft room (a WebSocket, or anything that can send bytes)."""
+
+    user_id: int
+    can_write: bool
+
+    async def send(self, data: bytes) -> None: ...
+
+
+class WriteRefused(Exception):
+    """A write the connection may not make; the room has told the client."""
+
+
+@dataclass(eq=False)
+class DraftRoom:
+    draft_id: int
+    doc: Doc[Any]
+    version: int
+    frozen: bool
+    connections: set[Connection] = field(default_factory=set)
+    awareness: dict[Connection, bytes] = field(default_factory=dict)
+    holders: int = 0
+    pending: int = 0
+    idle: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def text_state(self) -> bytes:
+        return self.doc.get_update()
+
+    async def broadcast(self, data: bytes, *, exclude: Connection | None = None) -> None:
+        for connection in list(self.connections):
+            if connection is not exclude:
+                try:
+                    await connection.send(data)
+                except Exception:  # a broken socket must not stop the others
+                    self.connections.discard(connection)
+                    self.awareness.pop(connection, None)
+
+
+@dataclass
+class _Pending:
+    room: DraftRoom
+    update: bytes
+    message: bytes
+    sender: Connection | None
+    author_id: int | None
+    done: asyncio.Future[None]
+
+
+class DraftRooms:
+    """The rooms by draft id, loading on first use (one loader at a time per draft), storing
+    edits with a single writer task that commits everything waiting in one transaction."""
+
+    def __init__(self, engine: AsyncEngine, *, max_update_bytes: int) -> None:
+        self.engine = engine
+        self.max_update_bytes = max_update_bytes
+        self._rooms: dict[int, DraftRoom] = {}
+        self._locks: dict[int, asyncio.Lock] = {}
+        self._queue: list[_Pending] = []
+        self._wakeup = asyncio.Event()
+        self._writer: asyncio.Task[None] | None = None
+        self.on_refused: Callable[[int, int, str], None] | None = None
+
+    # --- rooms ------------------------------------------------------------------------------
+
+    async def _load(self, draft_id: int, session: AsyncSession | None) -> DraftRoom:
+        # Within a request, read through its own transaction: on SQLite a second connection
+        # would wait for the write lock that transaction holds (see odr.db).
+        if session is not None:
+            conn = await session.connection()
+            draft, rows = await self._read(conn, draft_id)
+        else:
+            async with self.engine.connect() as own:
+                draft, rows = await self._read(own, draft_id)
+                await own.rollback()
+        doc: Doc[Any] = Doc()
+        for _id, data in rows:
+            doc.apply_update(data)
+        room = DraftRoom(draft_id, doc, version=draft.version,
+                         frozen=draft.frozen_at is not None)
+        room.idle.set()
+        if len(rows) > COMPACT_AFTER and session is None:
+            await self._compact(draft_id, doc.get_update(), last_id=rows[-1][0])
+        return room
+
+    @staticmethod
+    async def _read(conn: AsyncConnection, draft_id: int) -> tuple[Any, Sequence[Any]]:
+        draft = (await conn.execute(select(Draft).where(col(Draft.id) == draft_id))).first()
+        if draft is None:
+            raise KeyError(draft_id)
+        rows = (
+            await conn.execute(
+                select(DraftUpdate.id, DraftUpdate.data)
+                .where(DraftUpdate.draft_id == draft_id)
+                .order_by(col(DraftUpdate.id))
+            )
+        ).all()
+        return draft, rows
+
+    async def _compact(self, draft_id: int, merged: bytes, *, last_id: int) -> None:
+        """Replace the stored updates with their merge (same document, faster loading)."""
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                DraftUpdate.__table__.delete().where(  # type: ignore[attr-defined]
+                    col(DraftUpdate.draft_id) == draft_id, col(DraftUpdate.id) <= last_id
+                )
+            )
+            await conn.execute(insert(DraftUpdate), [
+                {"draft_id": draft_id, "data": merged, "author_id": None, "at": utcnow()}
+            ])
+
+    @asynccontextmanager
+    async def use(self, draft_id: int, session: AsyncSession | None = None
+                  ) -> AsyncIterator[DraftRoom]:
+        """The draft's room, loaded if needed and kept while in use. Raises KeyError if absent.
+
+        Pass the request's ``session`` when called inside one, so loading reads through it.
+        """
+        lock = self._locks.setdefault(draft_id, asyncio.Lock())
+        async with lock:
+            room = self._rooms.get(draft_id)
+            if room is None:
+                room = await self._load(draft_id, session)
+                self._rooms[draft_id] = room
+            room.holders += 1
+        try:
+            yield room
+        finally:
+            room.holders -= 1
+            self._drop_if_unused(room)
+
+    def _drop_if_unused(self, room: DraftRoom) -> None:
+        if room.holders == 0 and not room.connections and room.pending == 0:
+            if self._rooms.get(room.draft_id) is room:
+                del self._rooms[room.draft_id]
+
+    def loaded(self, draft_id: int) -> DraftRoom | None:
+        return self._rooms.get(draft_id)
+
+    # --- connections ------------------------------------------------------------------------
+
+    async def connect(self, room: DraftRoom, connection: Connection) -> None:
+        """Greet a new client: our state vector (sync step 1) and everyone's awareness."""
+        room.connections.add(connection)
+        await connection.send(yp.sync_message(yp.STEP1, get_state(room.doc.get_update())))
+        for data in room.awareness.values():
+            await connection.send(data)
+
+    async def disconnect(self, room: DraftRoom, connection: Connection) -> None:
+        room.connections.discard(connection)
+        if room.awareness.pop(connection, None) is not None:
+            # Without the client's own "removed" message, others keep its cursor until timeout.
+            pass
+
+    async def receive(self, room: DraftRoom, connection: Connection, data: bytes) -> None:
+        """Handle one message; raises ``yp.ProtocolError`` for bytes that are not a message."""
+        if len(data) > self.max_update_bytes:
+            raise yp.ProtocolError("message too large")
+        message = yp.parse(data)
+        if message.kind == yp.SYNC:
+            if message.step == yp.STEP1:
+                await connection.send(
+                    yp.sync_message(yp.STEP2, room.doc.get_update(message.payload))
+                )
+                return
+            await self._write(room, connection, message.payload, data)
+            return
+        if message.kind == yp.AWARENESS:
+            room.awareness[connection] = data
+            await room.broadcast(data, exclude=connection)
+            return
+        if message.kind == yp.QUERY_AWARENESS:
+            for other in room.awareness.values():
+                await connection.send(other)
+
+    async def _write(self, room: DraftRoom, connection: Connection, update: bytes,
+                     data: bytes) -> None:
+        if yp.is_empty_update(update):
+            return
+        if room.frozen or not connection.can_write:
+            reason = "frozen" if room.frozen else "read-only"
+            await connection.send(yp.permission_denied(reason))
+            if self.on_refused is not None:
+                self.on_refused(room.draft_id, connection.user_id, reason)
+            raise WriteRefused(reason)
+        try:
+            get_state(update)  # decodes the whole update: malformed bytes never reach storage
+        except ValueError as exc:
+            raise yp.ProtocolError("malformed update") from exc
+        forward = data if data[1] == yp.UPDATE else yp.sync_message(yp.UPDATE, update)
+        await self.store(room, update, forward, sender=connection,
+                         author_id=connection.user_id)
+
+    # --- storing ----------------------------------------------------------------------------
+
+    async def store(self, room: DraftRoom, update: bytes, message: bytes | None = None, *,
+                    sender: Connection | None = None, author_id: int | None = None) -> None:
+        """Store an update, then apply and forward it; returns once it is durable and shared."""
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_loop(), name="draft-writer")
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        room.pending += 1
+        room.idle.clear()
+        self._queue.append(_Pending(room, update, message or yp.sync_message(yp.UPDATE, update),
+                                    sender, author_id, done))
+        self._wakeup.set()
+        await done
+
+    async def _write_loop(self) -> None:
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            batch, self._queue = self._queue, []
+            if not batch:
+                continue
+            try:
+                await self._commit(batch)
+            except Exception as exc:  # every waiting writer hears of it
+                log.exception("storing %d draft updates failed", len(batch))
+                for item in batch:
+                    item.room.pending -= 1
+                    if not item.done.done():
+                        item.done.set_exception(exc)
+                continue
+            for item in batch:
+                room = item.room
+                room.doc.apply_update(item.update)
+                room.version += 1
+                room.pending -= 1
+                if room.pending == 0:
+                    room.idle.set()
+                await room.broadcast(item.message, exclude=item.sender)
+                if not item.done.done():
+                    item.done.set_result(None)
+                self._drop_if_unused(room)
+
+    async def _commit(self, batch: list[_Pending]) -> None:
+        now = utcnow()
+        per_draft: dict[int, int] = {}
+        for item in batch:
+            per_draft[item.room.draft_id] = per_draft.get(item.room.draft_id, 0) + 1
+        async with self.engine.begin() as conn:
+            await conn.execute(insert(DraftUpdate), [
+                {"draft_id": i.room.draft_id, "data": i.update, "author_id": i.author_id,
+                 "at": now}
+                for i in batch
+            ])
+            for draft_id, count in per_draft.items():
+                await conn.execute(
+                    update(Draft).where(col(Draft.id) == draft_id)
+                    .values(version=col(Draft.version) + count)
+                )
+
+    async def settle(self, room: DraftRoom) -> None:
+        """Wait until every update of the room that was accepted is stored and applied.
+
+        Never call it inside an open transaction: on SQLite the writer needs the write lock.
+        """
+        await room.idle.wait()
+
+    async def count_updates(self, draft_id: int) -> int:
+        async with self.engine.connect() as conn:
+            n = (await conn.execute(select(func.count()).select_from(DraftUpdate)
+                                    .where(DraftUpdate.draft_id == draft_id))).scalar_one()
+            await conn.rollback()
+        return int(n)
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            # Let what was accepted reach the database before shutting down.
+            while self._queue:
+                self._wakeup.set()
+                await asyncio.sleep(0.01)
+            self._writer.cancel()
+            try:
+                await self._writer
+            except asyncio.CancelledError:
+                pass
