@@ -16,6 +16,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, WebSocket, WebSocketDisconnect, status
 from fastapi.responses import RedirectResponse, Response
+from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.websockets import WebSocketState
 
 from documents import service
@@ -30,7 +31,7 @@ from documents.schemas import (
 from documents.service import DraftAccess, DraftService, load_draft_access
 from documents.yprotocol import ProtocolError
 from odr import access
-from odr.access import Action, DraftAction
+from odr.access import Action, DraftAction, Subject
 from odr.deps import (
     OptionalUser,
     PathId,
@@ -41,6 +42,8 @@ from odr.deps import (
     websocket_user,
 )
 from odr.errors import Refused
+from odr.forms import FormInvalid, parse, read_form
+from odr.models import Case
 from odr.services import Services
 from odr.templating import Pages
 
@@ -62,9 +65,19 @@ async def runtime(services: Services) -> AsyncIterator[DocumentsRuntime]:
     """The draft rooms and their single database writer, kept on ``app.state.documents``."""
     rooms = DraftRooms(services.engine,
                        max_update_bytes=services.settings.draft_max_update_bytes)
+
+    async def case_page_drafts(case: Case, subject: Subject, session: AsyncSession
+                               ) -> dict[str, Any]:
+        return {
+            "drafts": await service.drafts_of(case, subject, session=session),
+            "can_create_draft": access.may_draft(DraftAction.create_draft, subject, case, None),
+        }
+
+    services.case_page_parts.append(case_page_drafts)
     try:
         yield DocumentsRuntime(rooms, DraftService(rooms, services.cases, services.catalogues))
     finally:
+        services.case_page_parts.remove(case_page_drafts)
         await rooms.close()
 
 
@@ -182,6 +195,21 @@ async def draft_page(draft_id: PathId, request: Request, user: OptionalUser,
         ws_url=f"{scheme}://{request.url.netloc}/ws/drafts",
         user_name=user.name, user_color=user_colour(user.id or 0),
     )
+
+
+@router.post("/cases/{case_id}/drafts", include_in_schema=False)
+async def create_draft_form(case_id: PathId, request: Request, user: OptionalUser,
+                            session: SessionDep, docs: Documents, tr: Tr) -> Response:
+    values = await read_form(request)
+    ca = await load_case_access(case_id, user, Action.view_case, session)
+    access.check_draft(DraftAction.create_draft, ca.subject, ca.case, None)
+    try:
+        data = parse(DraftCreate, {"language": values.get("language", "")}, tr)
+    except FormInvalid:
+        data = DraftCreate(language=ca.case.language)
+    draft = await docs.drafts.create(ca.case, data, creator=ca.user, session=session)
+    await session.commit()
+    return RedirectResponse(f"/drafts/{draft.id}", status_code=303)
 
 
 # --- WebSocket ----------------------------------------------------------------------------------

@@ -325,7 +325,10 @@ async def case_page_context(p: Page, ca: CaseAccess) -> dict[str, Any]:
     def can(action: Action) -> bool:
         return access.may(action, ca.subject, ca.case, registered_mediator=registered)
 
-    return {
+    extra: dict[str, Any] = {}
+    for part in p.svc.case_page_parts:
+        extra |= await part(ca.case, ca.subject, p.session)
+    return extra | {
         "case": ca.case,
         "public": await cases.case_public(ca.case, session=p.session),
         "events": await cases.timeline(ca.case, session=p.session),
@@ -429,14 +432,6 @@ async def case_schedule(case_id: PathId, p: PageDep) -> Response:
         err = refusal_as_form_error(exc, values, p.tr)
         return await render_case(p, ca, exc.status_code, values=values, errors=err.errors)
     return redirect(f"/cases/{case_id}?done=scheduled")
-
-
-@router.get("/cases/{case_id}/room")
-async def case_room(case_id: PathId, p: PageDep) -> Response:
-    if p.user is None:
-        return login_redirect(p.request)
-    ca = await case_access(p, case_id, Action.join_session)
-    return p.render("room_pending.html", case=ca.case)
 
 
 # --- invitations ------------------------------------------------------------------------------

@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from odr.access import Subject
 from odr.audit import AuditLog
 from odr.cases import CaseService
 from odr.db import make_engine, make_sessionmaker
 from odr.i18n import Catalogues
 from odr.invitations import Invitations
 from odr.mail import Mailer
+from odr.models import Case
 from odr.security import PasswordHashing
 from odr.settings import Settings
+
+# What another package adds to the case page (e.g. the drafts list): extra template context.
+CasePagePart = Callable[[Case, Subject, AsyncSession], Awaitable[dict[str, Any]]]
 
 
 @dataclass
@@ -28,6 +35,7 @@ class Services:
     cases: CaseService
     mailer: Mailer
     invitations: Invitations
+    case_page_parts: list[CasePagePart] = field(default_factory=list)
 
     @classmethod
     def create(cls, settings: Settings) -> Services:

@@ -84,4 +84,7 @@ EVENT_LABELS = {
     "joined": N_("Joined the case"),
     "consented": N_("Consented to mediation"),
     "session_scheduled": N_("Session scheduled"),
+    "draft_created": N_("Agreement draft started"),
+    "draft_approved": N_("A party approved the draft"),
+    "draft_frozen": N_("Agreement frozen for signature"),
 }
