@@ -44,7 +44,8 @@ class DraftScene:
     draft_id: int
 
     def ws(self, draft_id: int | None = None) -> str:
-        return self.server.url.replace("http://", "ws://") + f"/ws/drafts/{draft_id or self.draft_id}"
+        base = self.server.url.replace("http://", "ws://")
+        return f"{base}/ws/drafts/{draft_id or self.draft_id}"
 
     def observer(self, email: str = "observer@example.kz") -> Person:
         """An observer invited by the mediator, with an account made from the link."""

@@ -13,7 +13,7 @@ import websockets
 
 from tests.drafts.scenario import DraftScene, draft_scene
 from tests.drafts.yclient import YClient, raw_update, step2_message, update_message
-from tests.live import LiveServer, live_server
+from tests.live import live_server
 
 
 @pytest.fixture
@@ -76,11 +76,16 @@ def test_observer_reads_but_cannot_write_through_update_or_sync_step_2(
 
 
 def test_a_frozen_draft_refuses_every_write_and_stays_identical(scene: DraftScene) -> None:
+    clause = "1. The debt is repaid in six monthly instalments."
+
     async def edit() -> None:
-        async with YClient(scene.ws(), scene.party_a.cookie) as client:
+        async with YClient(scene.ws(), scene.party_a.cookie) as client, \
+                YClient(scene.ws(), scene.party_b.cookie) as other:
             await asyncio.wait_for(client.synced.wait(), 10)
-            client.add_paragraph("1. The debt is repaid in six monthly instalments.")
-            await scene_wait_version(scene, 2)
+            await asyncio.wait_for(other.synced.wait(), 10)
+            client.add_paragraph(clause)
+            # Forwarded to others only once stored.
+            await other.wait_for(lambda c: clause in c.text())
 
     asyncio.run(edit())
     refused = scene.mediator.post(f"/api/v1/drafts/{scene.draft_id}/freeze")
@@ -108,14 +113,6 @@ def test_a_frozen_draft_refuses_every_write_and_stays_identical(scene: DraftScen
     assert draft["frozen"] is True and draft["frozen_sha256"] == frozen.json()["sha256"]
     case = scene.mediator.get(f"/api/v1/cases/{scene.case_id}").json()
     assert case["status"] == "agreement_drafted"
-
-
-async def scene_wait_version(scene: DraftScene, version: int, timeout: float = 10) -> None:
-    async def until() -> None:
-        while scene.mediator.get(f"/api/v1/drafts/{scene.draft_id}").json()["version"] < version:
-            await asyncio.sleep(0.05)
-
-    await asyncio.wait_for(until(), timeout)
 
 
 def test_refusals_before_accept_and_malformed_messages_close(scene: DraftScene) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
 
 from odr.models import CaseStatus
 from tests.drafts.yclient import raw_update, update_message
@@ -132,9 +133,10 @@ def test_a_caucus_draft_is_private_to_its_members(platform: Platform, cast: Cast
         assert outsider.client.get(f"/api/v1/drafts/{private_id}").status_code == 404
         listed = expect(outsider.client.get(f"/api/v1/cases/{case_id}/drafts"), 200)
         assert [d["id"] for d in listed] == [joint_id]
-        with pytest.raises(Exception):  # closed 1008 before accept
+        with pytest.raises(WebSocketDisconnect) as closed:
             with outsider.client.websocket_connect(f"/ws/drafts/{private_id}") as ws:
                 ws.receive_bytes()
+        assert closed.value.code == 1008  # refused before accept
     page = cast.party_b.client.get(f"/cases/{case_id}").text
     assert f'href="/drafts/{joint_id}"' in page and f'href="/drafts/{private_id}"' not in page
     bad = cast.mediator.client.post(f"/api/v1/cases/{case_id}/drafts",

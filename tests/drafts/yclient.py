@@ -101,13 +101,13 @@ class YClient:
     def text(self) -> str:
         return to_text(self.doc)
 
-    async def wait_for(self, predicate: Callable[[YClient], bool], timeout: float = 10) -> None:
+    async def wait_for(self, predicate: Callable[[YClient], bool], seconds: float = 10) -> None:
         async def until() -> None:
             while not predicate(self):
                 self.changed.clear()
                 await self.changed.wait()
 
-        await asyncio.wait_for(until(), timeout)
+        await asyncio.wait_for(until(), seconds)
 
     async def send_raw(self, data: bytes) -> None:
         assert self.socket is not None
