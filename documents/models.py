@@ -62,3 +62,94 @@ class DraftSnapshot(SQLModel, table=True):
     text: str = Field(sa_column=Column(Text, nullable=False))
     html: str = Field(sa_column=Column(Text, nullable=False))
     at: datetime = Field(default_factory=utcnow)
+
+
+class Agreement(SQLModel, table=True):
+    """The PDF of a frozen draft as it gathers signatures: one file per revision."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    draft_id: int = Field(foreign_key="draft.id", unique=True)
+    case_id: int = Field(foreign_key="case.id", index=True)
+    text_sha256: str = Field(max_length=64)
+    revision: int = 0  # 0: rendered, n: n signatures, then the seal
+    file: str = Field(max_length=300)
+    file_sha256: str = Field(max_length=64, index=True)
+    completed_at: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class AgreementRevision(SQLModel, table=True):
+    """Every file the agreement has been, so a copy downloaded at any step can be recognised."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    agreement_id: int = Field(foreign_key="agreement.id", index=True)
+    revision: int
+    file_sha256: str = Field(max_length=64, index=True)
+    kind: str = Field(max_length=20)  # rendered | signature | seal
+    at: datetime = Field(default_factory=utcnow)
+
+
+class AgreementSignature(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("agreement_id", "user_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    agreement_id: int = Field(foreign_key="agreement.id", index=True)
+    user_id: int = Field(foreign_key="user.id")
+    typed_name: str = Field(max_length=200)
+    method: str = Field(max_length=20)  # password | email_code
+    ip: str = Field(max_length=64)
+    signed_at: datetime = Field(default_factory=utcnow)
+    sha256_before: str = Field(max_length=64)
+    sha256_after: str = Field(max_length=64)
+
+
+class SigningCode(SQLModel, table=True):
+    """A one-time code sent by e-mail to confirm intent when a signatory has no password."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    agreement_id: int = Field(foreign_key="agreement.id", index=True)
+    user_id: int = Field(foreign_key="user.id")
+    code_hash: str = Field(max_length=64)
+    expires_at: datetime
+    used_at: datetime | None = None
+
+
+class Filing(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("agreement_id", "court_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    number: str = Field(max_length=40, unique=True)
+    agreement_id: int = Field(foreign_key="agreement.id", index=True)
+    case_id: int = Field(foreign_key="case.id", index=True)
+    court_id: int = Field(foreign_key="court.id", index=True)
+    filed_by: int = Field(foreign_key="user.id")
+    filed_at: datetime = Field(default_factory=utcnow)
+    status: str = Field(default="received", max_length=20)  # received | accepted | rejected
+    reason: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    decided_by: int | None = Field(default=None, foreign_key="user.id")
+    decided_at: datetime | None = None
+    verification: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """One notice to a court's system, with its attempts (retried with backoff on failure)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    court_id: int = Field(foreign_key="court.id", index=True)
+    filing_id: int = Field(foreign_key="filing.id")
+    event: str = Field(max_length=40)
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    attempts: int = 0
+    delivered_at: datetime | None = None
+    last_status: int | None = None
+    last_error: str = Field(default="", max_length=500)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class CourtWebhook(SQLModel, table=True):
+    """Where a court's own system hears of filings; bodies are signed with the shared secret."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    court_id: int = Field(foreign_key="court.id", unique=True)
+    url: str = Field(max_length=500)
+    secret: str = Field(max_length=100)

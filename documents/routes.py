@@ -9,18 +9,15 @@ from __future__ import annotations
 import colorsys
 import hashlib
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, WebSocket, WebSocketDisconnect, status
 from fastapi.responses import RedirectResponse, Response
-from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.websockets import WebSocketState
 
-from documents import service
-from documents.draft_room import DraftRooms, WriteRefused
+from documents import agreement_routes, service
+from documents.draft_room import WriteRefused
+from documents.runtime import Documents, DocumentsRuntime, runtime
 from documents.schemas import (
     DiffPublic,
     DraftCreate,
@@ -28,10 +25,10 @@ from documents.schemas import (
     FreezeResult,
     VersionPublic,
 )
-from documents.service import DraftAccess, DraftService, load_draft_access
+from documents.service import DraftAccess, load_draft_access
 from documents.yprotocol import ProtocolError
 from odr import access
-from odr.access import Action, DraftAction, Subject
+from odr.access import Action, DraftAction
 from odr.deps import (
     OptionalUser,
     PathId,
@@ -43,50 +40,16 @@ from odr.deps import (
 )
 from odr.errors import Refused
 from odr.forms import FormInvalid, parse, read_form
-from odr.models import Case
 from odr.services import Services
 from odr.templating import Pages
 
 log = logging.getLogger("odr.drafts")
 router = APIRouter()
+router.include_router(agreement_routes.router)
+__all__ = ["router", "runtime"]
 
 # Close codes: 1008 policy (not allowed), 1007 malformed data, 1009 too large.
 POLICY, MALFORMED, TOO_LARGE = 1008, 1007, 1009
-
-
-@dataclass
-class DocumentsRuntime:
-    rooms: DraftRooms
-    drafts: DraftService
-
-
-@asynccontextmanager
-async def runtime(services: Services) -> AsyncIterator[DocumentsRuntime]:
-    """The draft rooms and their single database writer, kept on ``app.state.documents``."""
-    rooms = DraftRooms(services.engine,
-                       max_update_bytes=services.settings.draft_max_update_bytes)
-
-    async def case_page_drafts(case: Case, subject: Subject, session: AsyncSession
-                               ) -> dict[str, Any]:
-        return {
-            "drafts": await service.drafts_of(case, subject, session=session),
-            "can_create_draft": access.may_draft(DraftAction.create_draft, subject, case, None),
-        }
-
-    services.case_page_parts.append(case_page_drafts)
-    try:
-        yield DocumentsRuntime(rooms, DraftService(rooms, services.cases, services.catalogues))
-    finally:
-        services.case_page_parts.remove(case_page_drafts)
-        await rooms.close()
-
-
-def documents_runtime(request: Request) -> DocumentsRuntime:
-    rt: DocumentsRuntime = request.app.state.documents
-    return rt
-
-
-Documents = Annotated[DocumentsRuntime, Depends(documents_runtime)]
 
 
 def draft_for(action: DraftAction) -> Any:

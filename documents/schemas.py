@@ -68,3 +68,62 @@ class DiffPublic(BaseModel):
     from_version: int = Field(serialization_alias="from")
     to_version: int = Field(serialization_alias="to")
     lines: list[DiffLine]
+
+
+class SignRequest(Input):
+    """Intent: the signatory's password (or an e-mailed code) and their full name typed out."""
+
+    full_name: Annotated[str, Field(min_length=2, max_length=200)]
+    password: Annotated[str, Field(max_length=200)] | None = None
+    code: Annotated[str, Field(max_length=12)] | None = None
+
+
+class SignatoryPublic(BaseModel):
+    user_id: int
+    name: str
+    role: str
+    signed_at: datetime | None
+
+
+class AgreementPublic(BaseModel):
+    id: int
+    draft_id: int
+    case_id: int
+    revision: int
+    text_sha256: str
+    file_sha256: str
+    complete: bool
+    pdf_url: str
+    signatories: list[SignatoryPublic]
+
+
+class FilingCreate(Input):
+    court_id: RowId
+
+
+class FilingDecision(Input):
+    reason: Annotated[str, Field(max_length=2000)] = ""
+
+
+class FilingPublic(BaseModel):
+    id: int
+    number: str
+    case_id: int
+    case_number: str
+    court_id: int
+    agreement_id: int
+    filed_at: datetime
+    status: str
+    reason: str
+    decided_at: datetime | None
+    pdf_url: str
+    verification: dict[str, object]
+
+
+class WebhookIn(Input):
+    url: Annotated[str, Field(pattern=r"^https?://", max_length=500)]
+
+
+class WebhookPublic(BaseModel):
+    url: str
+    secret: str

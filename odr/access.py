@@ -216,6 +216,43 @@ def may_draft(action: DraftAction, subject: Subject, case: Case, draft: DraftSco
     return True
 
 
+class AgreementAction(enum.StrEnum):
+    view_agreement = "view_agreement"
+    sign_agreement = "sign_agreement"
+    file_agreement = "file_agreement"
+
+
+SIGNATORIES = frozenset({CaseRole.party, CaseRole.mediator})
+
+
+def check_agreement(action: AgreementAction, subject: Subject, case: Case) -> None:
+    """Everyone in the case reads the agreement; parties and the mediator sign; mediators file."""
+    user, role = subject.user, subject.case_role
+    if user is None:
+        raise Unauthenticated(N_("Please sign in first."))
+    if role is None:
+        raise NotFound(N_("No such case."))
+    if action is AgreementAction.view_agreement:
+        return
+    if action is AgreementAction.sign_agreement:
+        _require(role in SIGNATORIES, N_("You are not a signatory of this agreement."))
+        return
+    if action is AgreementAction.file_agreement:
+        _require(role in MEDIATORS, N_("Only the mediator can file the agreement."))
+        _when(case.status in {CaseStatus.signed, CaseStatus.filed, CaseStatus.court_rejected},
+              N_("Only a signed agreement can be filed."))
+        return
+    raise AssertionError(f"unhandled action {action}")  # pragma: no cover
+
+
+def check_court(user: User | None, court_id: int) -> None:
+    """Only the court's own clerks see and decide its filings; to others the court has none."""
+    if user is None:
+        raise Unauthenticated(N_("Please sign in first."))
+    if user.role != AccountRole.court_clerk or user.court_id != court_id:
+        raise NotFound(N_("No such court inbox."))
+
+
 def check_global(action: GlobalAction, user: User | None) -> None:
     if user is None:
         raise Unauthenticated(N_("Please sign in first."))

@@ -53,20 +53,6 @@ from odr.templating import Pages
 
 router = APIRouter(include_in_schema=False)
 
-# Messages shown once after a form succeeded (the key travels in the redirect's query).
-FLASH = {
-    "requested": N_("Your request has been sent. A mediator will take it up."),
-    "accepted": N_("You have taken the case."),
-    "consented": N_("Thank you: your consent to mediation is recorded."),
-    "invited": N_("The invitation has been created."),
-    "scheduled": N_("The session has been scheduled."),
-    "status": N_("The case status has been changed."),
-    "joined": N_("You have joined the case."),
-    "saved": N_("Saved."),
-    "welcome": N_("Welcome! Your account has been created."),
-}
-
-
 @dataclass
 class Page:
     """Everything a page handler needs about the request."""
@@ -79,10 +65,8 @@ class Page:
 
     def render(self, template: str, status_code: int = 200, **context: Any) -> Response:
         pages: Pages = self.request.app.state.pages
-        flash_key = self.request.query_params.get("done", "")
-        flash = self.tr.gettext(FLASH[flash_key]) if flash_key in FLASH else None
         return pages.render(self.request, template, self.tr, self.user, status_code=status_code,
-                            flash=flash, **context)
+                            **context)
 
     def require_user(self) -> User:
         if self.user is None:

@@ -48,6 +48,15 @@ class Settings(BaseSettings):
     # Agreement drafts: the largest single Yjs update a client may send.
     draft_max_update_bytes: int = Field(default=1_000_000, ge=1024)
 
+    # Signing the agreement: a platform certificate and key (PEM files); without them a local
+    # certificate authority is made in the data folder. An RFC 3161 timestamp server if set.
+    signing_cert_file: Path | None = None
+    signing_key_file: Path | None = None
+    signing_key_password: str = ""
+    tsa_url: str = ""
+    # Largest PDF accepted for verification.
+    verify_max_bytes: int = Field(default=20_000_000, ge=1024)
+
     argon2_time_cost: int = Field(default=3, ge=1)
     argon2_memory_cost: int = Field(default=65536, ge=8)
 

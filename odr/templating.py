@@ -15,6 +15,7 @@ from starlette.responses import HTMLResponse
 from odr import vocab
 from odr.cookies import set_csrf
 from odr.deps import CSRF_COOKIE
+from odr.errors import N_
 from odr.i18n import LANGUAGE_NAMES, LANGUAGES, Translator
 from odr.models import User
 from odr.settings import Settings
@@ -22,6 +23,21 @@ from odr.settings import Settings
 FRONTEND = Path(__file__).resolve().parent.parent / "frontend"
 TEMPLATES = FRONTEND / "templates"
 STATIC = FRONTEND / "static"
+
+
+# Messages shown once after a form succeeded (the key travels in the redirect's query).
+FLASH = {
+    "requested": N_("Your request has been sent. A mediator will take it up."),
+    "accepted": N_("You have taken the case."),
+    "consented": N_("Thank you: your consent to mediation is recorded."),
+    "invited": N_("The invitation has been created."),
+    "scheduled": N_("The session has been scheduled."),
+    "status": N_("The case status has been changed."),
+    "joined": N_("You have joined the case."),
+    "saved": N_("Saved."),
+    "welcome": N_("Welcome! Your account has been created."),
+    "signed": N_("Your signature has been added to the agreement."),
+}
 
 
 def make_environment() -> Environment:
@@ -62,6 +78,8 @@ class Pages:
         **context: Any,
     ) -> HTMLResponse:
         csrf = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(24)
+        flash_key = request.query_params.get("done", "")
+        context.setdefault("flash", tr.gettext(FLASH[flash_key]) if flash_key in FLASH else None)
         timezone = user.timezone if user else self.settings.default_timezone
         html = self.env.get_template(name).render(
             request=request, user=user, lang=tr.language, csrf_token=csrf,

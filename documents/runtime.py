@@ -1,0 +1,61 @@
+"""The long-lived parts of documents (draft rooms, signing, filings), made in the lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from documents import service
+from documents.draft_room import DraftRooms
+from documents.filings import Filings
+from documents.service import DraftService
+from documents.signing import AgreementSigning
+from odr import access
+from odr.access import DraftAction, Subject
+from odr.models import Case
+from odr.services import Services
+
+
+@dataclass
+class DocumentsRuntime:
+    rooms: DraftRooms
+    drafts: DraftService
+    signing: AgreementSigning
+    filings: Filings
+
+
+@asynccontextmanager
+async def runtime(services: Services) -> AsyncIterator[DocumentsRuntime]:
+    """Kept on ``app.state.documents``; the draft writer flushes what it holds on shutdown."""
+    rooms = DraftRooms(services.engine,
+                       max_update_bytes=services.settings.draft_max_update_bytes)
+
+    async def case_page_drafts(case: Case, subject: Subject, session: AsyncSession
+                               ) -> dict[str, Any]:
+        return {
+            "drafts": await service.drafts_of(case, subject, session=session),
+            "can_create_draft": access.may_draft(DraftAction.create_draft, subject, case, None),
+        }
+
+    services.case_page_parts.append(case_page_drafts)
+    filings = Filings(services)
+    try:
+        yield DocumentsRuntime(rooms, DraftService(rooms, services.cases, services.catalogues),
+                               AgreementSigning(services), filings)
+    finally:
+        services.case_page_parts.remove(case_page_drafts)
+        await filings.close()
+        await rooms.close()
+
+
+def documents_runtime(request: Request) -> DocumentsRuntime:
+    rt: DocumentsRuntime = request.app.state.documents
+    return rt
+
+
+Documents = Annotated[DocumentsRuntime, Depends(documents_runtime)]
