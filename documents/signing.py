@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
+import logging
 import os
 import secrets
 from collections.abc import Sequence
@@ -43,6 +44,8 @@ from odr.security import token_hash
 from odr.services import Services
 
 FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
+# fontTools warns about a table it drops while subsetting DejaVu; nothing is lost that we use.
+logging.getLogger("fontTools.subset").setLevel(logging.ERROR)
 SIGNATORY_ROLES = frozenset({CaseRole.party, CaseRole.mediator})
 
 
