@@ -22,6 +22,8 @@ FRONTEND := frontend
 NODE_STAMP := $(FRONTEND)/node_modules/.installed
 ESBUILD := $(FRONTEND)/node_modules/.bin/esbuild
 BUNDLE := $(FRONTEND)/static/app.js
+# One bundle per page feature: frontend/src/X.js -> frontend/static/X.js.
+BUNDLES := $(BUNDLE) $(FRONTEND)/static/editor.js $(FRONTEND)/static/room.js
 FRONTEND_SRC := $(shell find $(FRONTEND)/src -type f 2>/dev/null)
 
 LINT_PATHS := odr rooms documents tests
@@ -37,7 +39,7 @@ help:
 	@echo "make run          serve on http://127.0.0.1:$${PORT:-8000} (demo accounts printed on first start)"
 	@echo "make test         lint, type-check and run the tests (PYTEST_ARGS=... passed to pytest)"
 	@echo "make lint         ruff + mypy"
-	@echo "make frontend     build $(BUNDLE)"
+	@echo "make frontend     build $(BUNDLES)"
 	@echo "make messages     update the gettext catalogues in $(LOCALE_DIR)"
 	@echo "make clean        remove build outputs and caches (make distclean: also .venv, node_modules)"
 
@@ -57,22 +59,22 @@ $(VENV_STAMP): pyproject.toml | $(BIN)/python
 
 # --- Browser bundle ---------------------------------------------------------------------------
 
-frontend: $(BUNDLE)
+frontend: $(BUNDLES)
 
 $(NODE_STAMP): $(FRONTEND)/package-lock.json $(FRONTEND)/package.json
 	@echo "Installing frontend packages (npm ci)"
 	@cd $(FRONTEND) && $(NPM) ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-$(BUNDLE): $(FRONTEND_SRC) $(NODE_STAMP)
-	@$(ESBUILD) $(FRONTEND)/src/app.js --bundle --minify --format=iife \
+$(FRONTEND)/static/%.js: $(FRONTEND)/src/%.js $(FRONTEND_SRC) $(NODE_STAMP)
+	@$(ESBUILD) $< --bundle --minify --format=iife \
 		--log-level=warning --outfile=$@
 	@echo "Built $@"
 
 # --- Run --------------------------------------------------------------------------------------
 
 # PORT, HOST and ODR_* settings come from the environment.
-run: venv frontend
+run: venv frontend system-deps
 	$(BIN)/odr run
 
 # --- Checks and tests -------------------------------------------------------------------------
@@ -93,25 +95,29 @@ test: venv frontend system-deps
 	@$(MAKE) lint
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-# Chromium and DejaVu fonts for the browser tests. Installed with apt when CI=true, or when
-# Chromium is missing and we are root. Outside CI a failure only warns: those tests then skip.
+# System packages: DejaVu fonts (Kazakh letters in the agreement PDF), Chromium for the browser
+# tests, poppler's pdfsig and NSS's certutil to check signatures independently. Installed with
+# apt when something is missing and we are root (always tried when CI=true); outside CI a failure
+# only warns, and the tests that need the missing tool skip.
+SYSTEM_PACKAGES := chromium fonts-dejavu-core poppler-utils libnss3-tools
 system-deps:
-	@if command -v chromium >/dev/null 2>&1 \
+	@if command -v chromium >/dev/null 2>&1 && command -v pdfsig >/dev/null 2>&1 \
+		&& command -v certutil >/dev/null 2>&1 \
 		&& [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ]; then exit 0; fi; \
 	ci="$${CI:-}"; \
-	if [ "$$ci" != true ] && { [ -x /usr/bin/chromium ] || [ "$$(id -u)" != 0 ]; }; then \
-		echo "Note: chromium or fonts-dejavu-core missing; browser tests will skip." >&2; \
+	if [ "$$ci" != true ] && [ "$$(id -u)" != 0 ]; then \
+		echo "Note: some of $(SYSTEM_PACKAGES) are missing; tests that need them will skip." >&2; \
 		exit 0; \
 	fi; \
 	if command -v apt-get >/dev/null 2>&1 \
 		&& apt-get update -qq </dev/null \
 		&& DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-			chromium fonts-dejavu-core </dev/null >/dev/null; then \
-		echo "Installed chromium and fonts-dejavu-core"; \
+			$(SYSTEM_PACKAGES) </dev/null >/dev/null; then \
+		echo "Installed $(SYSTEM_PACKAGES)"; \
 	elif [ "$$ci" = true ]; then \
-		echo "Could not install chromium and fonts-dejavu-core with apt-get" >&2; exit 1; \
+		echo "Could not install $(SYSTEM_PACKAGES) with apt-get" >&2; exit 1; \
 	else \
-		echo "Note: could not install chromium; browser tests will skip." >&2; \
+		echo "Note: could not install $(SYSTEM_PACKAGES); tests that need them will skip." >&2; \
 	fi
 
 # --- Translations -----------------------------------------------------------------------------
@@ -133,7 +139,7 @@ messages: venv
 
 # The data folder (var/, or ODR_DATA_DIR) is never removed by make.
 clean:
-	rm -f $(BUNDLE) $(BUNDLE).map
+	rm -f $(BUNDLES) $(addsuffix .map,$(BUNDLES))
 	rm -rf .mypy_cache .ruff_cache .pytest_cache build dist
 	find . -path ./$(VENV) -prune -o -path ./$(FRONTEND)/node_modules -prune \
 		-o -type d -name __pycache__ -print0 | xargs -0 -r rm -rf

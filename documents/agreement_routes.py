@@ -351,7 +351,7 @@ async def sign_form(draft_id: PathId, request: Request, user: CurrentUser, tr: T
     except FormInvalid as exc:
         return await _render_sign(request, draft_id, user, tr, session, docs, 422, exc.errors)
     except Refused as exc:
-        await session.rollback()
+        # Refusals come before sign() writes anything, so there is nothing to undo.
         err = refusal_as_form_error(exc, values, tr)
         return await _render_sign(request, draft_id, user, tr, session, docs, exc.status_code,
                                   err.errors)

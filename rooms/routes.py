@@ -1,18 +1,157 @@
-"""Live rooms: the room page and the signalling WebSocket (built in the live-rooms issue)."""
+"""Live rooms: the room page and the signalling WebSocket (a thin adapter over ``LiveRoom``)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
+from urllib.parse import urlsplit
 
-from fastapi import APIRouter
+from fastapi import APIRouter, WebSocket
+from fastapi.responses import Response
+from starlette.websockets import WebSocketDisconnect, WebSocketState
 
+from odr import accounts
+from odr.access import Action
+from odr.deps import LANG_COOKIE, SESSION_COOKIE, PathId, load_case_access
+from odr.errors import Refused
+from odr.i18n import negotiate
+from odr.pages import PageDep, case_access, login_redirect
+from odr.schemas import MAX_ID
 from odr.services import Services
+from rooms.live import Seat
+from rooms.manager import RoomManager
+from rooms.media import MediaRelay
 
+log = logging.getLogger("odr.rooms")
 router = APIRouter()
+
+CLOSE_POLICY = 1008
+# Messages waiting for a slow client; beyond this it is disconnected (and may come back).
+SEND_QUEUE = 1000
 
 
 @asynccontextmanager
-async def runtime(services: Services) -> AsyncIterator[object | None]:
+async def runtime(services: Services) -> AsyncIterator[RoomManager]:
     """Long-lived parts of the rooms (manager, media relay), kept on ``app.state.rooms``."""
-    yield None
+    relay = MediaRelay(ice_servers=services.settings.ice_servers,
+                       media_addresses=services.settings.media_addresses)
+    manager = RoomManager(services, relay=relay)
+    try:
+        yield manager
+    finally:
+        await manager.close()
+
+
+@router.get("/cases/{case_id}/room", include_in_schema=False)
+async def room_page(case_id: PathId, p: PageDep) -> Response:
+    """The live room of a case, for its participants once the session may be joined."""
+    if p.user is None:
+        return login_redirect(p.request)
+    ca = await case_access(p, case_id, Action.join_session)
+    participant = ca.participant
+    assert participant is not None  # the policy lets only participants join
+    config = {
+        "case_id": case_id,
+        "socket": f"/ws/rooms/{case_id}",
+        "me": {"user_id": ca.user.id, "name": ca.user.name, "role": participant.role.value,
+               "side": participant.side.value if participant.side else None},
+        "ice_servers": p.svc.settings.ice_servers,
+        "grace_seconds": p.svc.settings.room_grace_seconds,
+        "media": p.request.app.state.rooms.relay is not None,
+    }
+    return p.render("room.html", case=ca.case, config=config)
+
+
+def same_origin(websocket: WebSocket, public_url: str) -> bool:
+    """A browser on another site must not use our cookie to open a room (cross-site hijack)."""
+    origin = websocket.headers.get("origin")
+    if origin is None:
+        return True  # not a browser: nothing is sent on someone else's behalf
+    netloc = urlsplit(origin).netloc
+    return netloc in {websocket.headers.get("host"), urlsplit(public_url).netloc}
+
+
+@router.websocket("/ws/rooms/{case_id}")
+async def room_socket(websocket: WebSocket, case_id: int) -> None:
+    """Signalling: authorised with the access policy before accept, refused with 1008."""
+    svc: Services = websocket.app.state.services
+    manager: RoomManager = websocket.app.state.rooms
+    if not 1 <= case_id <= MAX_ID or not same_origin(websocket, svc.settings.public_url):
+        await websocket.close(code=CLOSE_POLICY)
+        return
+    token = websocket.cookies.get(SESSION_COOKIE)
+    async with svc.maker() as session:
+        found = await accounts.session_user(token, session=session) if token else None
+        user = found[1] if found else None
+        try:
+            ca = await load_case_access(case_id, user, Action.join_session, session)
+        except Refused:
+            await websocket.close(code=CLOSE_POLICY)
+            return
+    participant = ca.participant
+    if participant is None:  # pragma: no cover - the policy admits participants only
+        await websocket.close(code=CLOSE_POLICY)
+        return
+    language = negotiate(websocket.cookies.get(LANG_COOKIE) or ca.user.language,
+                         websocket.headers.get("accept-language"),
+                         svc.settings.default_language)
+    await websocket.accept()
+
+    outbox: asyncio.Queue[dict[str, Any] | int] = asyncio.Queue(SEND_QUEUE)
+
+    def send(message: dict[str, Any]) -> None:
+        try:
+            outbox.put_nowait(message)
+        except asyncio.QueueFull:
+            seat.closed = True
+            log.warning("room %s: user %s is too slow; disconnected", case_id, seat.user_id)
+            while not outbox.empty():
+                outbox.get_nowait()
+            outbox.put_nowait(1013)
+
+    async def close(code: int) -> None:
+        with contextlib.suppress(asyncio.QueueFull):
+            outbox.put_nowait(code)
+
+    seat = Seat(
+        user_id=ca.user.id or 0, name=ca.user.name, role=participant.role.value,
+        side=participant.side.value if participant.side else None,
+        tr=svc.catalogues.get(language), send=send, close=close,
+    )
+    writer = asyncio.create_task(_write(websocket, outbox))
+    live = await manager.connect(case_id, seat)
+    try:
+        while not seat.closed:
+            frame = await websocket.receive()
+            if frame["type"] == "websocket.disconnect":
+                break
+            text = frame.get("text")
+            await live.handle(seat, text if text is not None else "")
+    except WebSocketDisconnect:
+        pass
+    finally:
+        await live.detach(seat)
+        await close(1000)
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(writer, timeout=5)
+        if not writer.done():
+            writer.cancel()
+
+
+async def _write(websocket: WebSocket, outbox: asyncio.Queue[dict[str, Any] | int]) -> None:
+    """Send queued messages in order; an int in the queue closes the socket with that code."""
+    try:
+        while True:
+            item = await outbox.get()
+            if isinstance(item, int):
+                if websocket.application_state == WebSocketState.CONNECTED:
+                    await websocket.close(code=item)
+                return
+            await websocket.send_text(json.dumps(item, ensure_ascii=False))
+    except (WebSocketDisconnect, RuntimeError, OSError):
+        return  # the client went away; the reader sees it too

@@ -283,3 +283,30 @@ def wait_until(condition: Any, seconds: float = 20) -> None:
             return
         done.wait(0.05)
     raise AssertionError("condition not met in time")
+
+
+def test_a_signatory_without_a_password_confirms_with_a_code_by_email(
+    platform: Platform, cast: Cast
+) -> None:
+    _case, draft_id = frozen_case(platform, cast)
+    platform.sql("update user set password_hash = null where id = ?", cast.party_b.id)
+    no_code = cast.party_b.client.post(f"/api/v1/drafts/{draft_id}/sign",
+                                       json={"full_name": cast.party_b.name})
+    assert no_code.status_code == 400
+    assert cast.party_b.client.post(f"/api/v1/drafts/{draft_id}/sign/code",
+                                    json={}).status_code == 204
+    body = platform.scalar("select body from outboxmail where \"to\" = ? order by id desc limit 1",
+                           cast.party_b.email)
+    code = next(word.rstrip(".") for word in body.split() if word.rstrip(".").isdigit()
+                and len(word.rstrip(".")) == 6)
+    wrong = cast.party_b.client.post(f"/api/v1/drafts/{draft_id}/sign",
+                                     json={"full_name": cast.party_b.name, "code": "000000"
+                                           if code != "000000" else "111111"})
+    assert wrong.status_code == 403
+    signed = expect(cast.party_b.client.post(f"/api/v1/drafts/{draft_id}/sign",
+                                             json={"full_name": cast.party_b.name,
+                                                   "code": code}), 200)
+    assert [s["name"] for s in signed["signatories"] if s["signed_at"]] == ["Olga PartyB"]
+    reused = cast.party_b.client.post(f"/api/v1/drafts/{draft_id}/sign",
+                                      json={"full_name": cast.party_b.name, "code": code})
+    assert reused.status_code == 409  # already signed; the code is spent too

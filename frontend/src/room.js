@@ -1,0 +1,535 @@
+// The live room: camera and microphone set-up, the signalling WebSocket (DESIGN.md section 8),
+// two RTCPeerConnections to the server's relay (publisher: we offer; subscriber: the server
+// offers), video tiles, chat, the lobby, and the mediator's controls. The server decides who is
+// where and who receives what; this page only shows it.
+
+const config = JSON.parse(document.getElementById("room-config").textContent);
+const S = config.strings;
+const $ = (id) => document.getElementById(id);
+
+const el = {
+  conn: $("room-conn"), where: $("room-where"), alerts: $("room-alerts"),
+  setup: $("room-setup"), preview: $("room-preview"), camera: $("room-camera"), mic: $("room-mic"),
+  audioOnly: $("room-audio-only"), mediaError: $("room-media-error"), join: $("room-join"),
+  lobby: $("room-lobby"), main: $("room-main"), tiles: $("room-tiles"),
+  mute: $("room-mute"), cameraToggle: $("room-camera-toggle"), call: $("room-call"),
+  leave: $("room-leave"), mediator: $("room-mediator"), lobbyList: $("room-lobby-list"),
+  channelList: $("room-channel-list"), caucusForm: $("room-caucus-form"),
+  caucusPeople: $("room-caucus-people"), recall: $("room-recall"),
+  chatLog: $("room-chat-log"), chatForm: $("room-chat-form"), chatText: $("room-chat-text"),
+  notes: $("room-notes"), notesLog: $("room-notes-log"), notesForm: $("room-notes-form"),
+  notesText: $("room-notes-text"),
+};
+
+const room = {
+  ws: null, state: null, joined: false, leaving: false, retries: 0,
+  local: null, audioOnly: false, muted: false, cameraOff: false,
+  pub: null, sub: null, tracks: {}, streams: new Map(), mediaUnavailable: !config.media,
+  queue: Promise.resolve(),
+};
+
+function fmt(text, params) {
+  return text.replace(/%\((\w+)\)s/g, (_m, key) => params[key] ?? "");
+}
+
+function label(person) {
+  const role = S.roles[person.role] || person.role;
+  const side = person.side && S.sides[person.side] ? `, ${S.sides[person.side]}` : "";
+  return `${role}${side}`;
+}
+
+function channelName(id, state) {
+  if (id === "joint") return S.joint;
+  const names = (state.channels[id] || [])
+    .filter((u) => u !== state.you.user_id)
+    .map((u) => state.people[u]?.name).filter(Boolean);
+  return names.length ? `${S.caucus}: ${names.join(", ")}` : S.caucus;
+}
+
+function alertUser(text, { sound = false } = {}) {
+  const item = document.createElement("p");
+  item.className = "room-alert";
+  item.textContent = text;
+  el.alerts.prepend(item);
+  setTimeout(() => item.remove(), 15000);
+  if (sound) beep();
+}
+
+function beep() {
+  try {
+    const ctx = new (window.AudioContext || window.webkitAudioContext)();
+    const osc = ctx.createOscillator();
+    const gain = ctx.createGain();
+    osc.frequency.value = 880;
+    gain.gain.value = 0.1;
+    osc.connect(gain).connect(ctx.destination);
+    osc.start();
+    osc.stop(ctx.currentTime + 0.25);
+    osc.onended = () => ctx.close();
+  } catch {
+    // No audio output: the written alert is enough.
+  }
+}
+
+// --- devices and preview ----------------------------------------------------------------------
+
+async function startPreview() {
+  stopLocal();
+  room.audioOnly = el.audioOnly.checked;
+  const constraints = {
+    audio: el.mic.value ? { deviceId: { exact: el.mic.value } } : true,
+    video: room.audioOnly ? false
+      : { ...(el.camera.value ? { deviceId: { exact: el.camera.value } } : {}),
+          width: { ideal: 640 }, height: { ideal: 480 }, frameRate: { max: 30 } },
+  };
+  try {
+    room.local = await navigator.mediaDevices.getUserMedia(constraints);
+    el.preview.srcObject = room.local;
+    el.mediaError.hidden = true;
+    await listDevices();
+  } catch {
+    room.local = null;
+    el.preview.srcObject = null;
+    el.mediaError.textContent = S.media_error;
+    el.mediaError.hidden = false;
+  }
+  applyTrackSwitches();
+}
+
+function stopLocal() {
+  if (room.local) for (const t of room.local.getTracks()) t.stop();
+  room.local = null;
+}
+
+async function listDevices() {
+  if (!navigator.mediaDevices?.enumerateDevices) return;
+  const devices = await navigator.mediaDevices.enumerateDevices();
+  const fill = (select, kind, current) => {
+    const chosen = select.value || current;
+    select.replaceChildren();
+    for (const d of devices.filter((x) => x.kind === kind)) {
+      const option = new Option(d.label || kind, d.deviceId);
+      option.selected = d.deviceId === chosen;
+      select.add(option);
+    }
+  };
+  const track = (kind) => room.local?.getTracks().find((t) => t.kind === kind);
+  fill(el.camera, "videoinput", track("video")?.getSettings().deviceId);
+  fill(el.mic, "audioinput", track("audio")?.getSettings().deviceId);
+}
+
+function applyTrackSwitches() {
+  if (!room.local) return;
+  for (const t of room.local.getAudioTracks()) t.enabled = !room.muted;
+  for (const t of room.local.getVideoTracks()) t.enabled = !room.cameraOff;
+  el.mute.textContent = room.muted ? S.unmute : S.mute;
+  el.mute.setAttribute("aria-pressed", String(room.muted));
+  el.cameraToggle.textContent = room.cameraOff ? S.camera_on_btn : S.camera_off_btn;
+  el.cameraToggle.setAttribute("aria-pressed", String(room.cameraOff));
+  el.cameraToggle.hidden = room.audioOnly || !room.local.getVideoTracks().length;
+  renderTiles();
+}
+
+// --- signalling -------------------------------------------------------------------------------
+
+function send(message) {
+  if (room.ws && room.ws.readyState === WebSocket.OPEN) room.ws.send(JSON.stringify(message));
+}
+
+function connect() {
+  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+  const ws = new WebSocket(`${scheme}//${location.host}${config.socket}`);
+  room.ws = ws;
+  el.conn.textContent = S.connecting;
+  ws.onopen = () => {
+    room.retries = 0;
+    el.conn.textContent = S.connected;
+    send({ type: "join" });
+  };
+  ws.onmessage = (event) => {
+    const message = JSON.parse(event.data);
+    // One message at a time: media negotiation steps must not overlap.
+    room.queue = room.queue.then(() => handle(message)).catch((err) => console.error(err));
+  };
+  ws.onclose = (event) => {
+    if (room.ws !== ws) return;
+    closeMedia();
+    if (room.leaving) return ended(S.ended);
+    if (event.code === 4000) return ended(S.replaced);
+    if (room.retries === 0 && !room.state) return ended(S.refused);
+    el.conn.textContent = S.disconnected;
+    const delay = Math.min(1000 * 2 ** room.retries, 5000);
+    room.retries += 1;
+    setTimeout(connect, delay);
+  };
+}
+
+function ended(text) {
+  el.conn.textContent = text;
+  el.main.hidden = true;
+  el.lobby.hidden = true;
+  el.where.hidden = true;
+  stopLocal();
+}
+
+async function handle(message) {
+  switch (message.type) {
+    case "state": return onState(message);
+    case "chat": return addChat(message);
+    case "history": return showHistory(message);
+    case "knock":
+      return alertUser(fmt(S.knocking, { name: message.name }), { sound: true });
+    case "call_mediator":
+      return alertUser(fmt(S.calling, { name: message.name }), { sound: true });
+    case "note": return addNote(message);
+    case "notes":
+      el.notesLog.replaceChildren();
+      for (const n of message.notes) addNote(n);
+      return undefined;
+    case "publish.answer":
+      if (room.pub) await room.pub.setRemoteDescription({ type: "answer", sdp: message.sdp });
+      return undefined;
+    case "subscribe.offer": return onSubscribeOffer(message);
+    case "error":
+      if (message.code === "media_unavailable") {
+        if (!room.mediaUnavailable) alertUser(S.no_video_server);
+        room.mediaUnavailable = true;
+        return undefined;
+      }
+      return alertUser(message.message);
+    default: return undefined;
+  }
+}
+
+function onState(state) {
+  const before = room.state;
+  room.state = state;
+  const channel = state.you.channel;
+  el.lobby.hidden = channel !== null;
+  el.main.hidden = channel === null;
+  el.where.hidden = false;
+  if (channel === null) {
+    el.where.textContent = `${S.you_are_in} ${S.lobby}`;
+  } else {
+    const others = (state.channels[channel] || []).filter((u) => u !== state.you.user_id)
+      .map((u) => state.people[u]?.name).filter(Boolean);
+    el.where.replaceChildren();
+    const strong = document.createElement("strong");
+    strong.textContent = channelName(channel, state);
+    el.where.append(`${S.you_are_in} `, strong, `. ${S.heard_by} ${others.join(", ") || S.nobody}`);
+    el.where.dataset.channel = channel;
+  }
+  el.where.classList.toggle("in-caucus", channel !== null && channel !== "joint");
+  el.mediator.hidden = !state.you.mediator;
+  el.notes.hidden = !state.you.mediator;
+  el.call.hidden = state.you.mediator;
+  if (state.you.mediator) renderMediator(state);
+  renderTiles();
+  // Publish once let in from the lobby (nobody in the lobby sends anything).
+  const wasIn = before && before.you.channel !== null;
+  if (channel !== null && !wasIn && !config.media) alertUser(S.no_video_server);
+  if (channel !== null && (!wasIn || !room.pub)) startPublishing();
+}
+
+// --- media ------------------------------------------------------------------------------------
+
+function newPeer(kind) {
+  const pc = new RTCPeerConnection({ iceServers: config.ice_servers });
+  pc.onicecandidate = (event) => {
+    if (event.candidate) send({ type: "ice", pc: kind, candidate: event.candidate.toJSON() });
+  };
+  return pc;
+}
+
+async function startPublishing() {
+  if (room.pub || room.mediaUnavailable || !room.local || room.state?.you.role === "observer") {
+    return;
+  }
+  const pc = newPeer("publish");
+  room.pub = pc;
+  for (const track of room.local.getTracks()) {
+    pc.addTransceiver(track, { direction: "sendonly", streams: [room.local] });
+  }
+  const offer = await pc.createOffer();
+  await pc.setLocalDescription(offer);
+  send({ type: "publish.offer", sdp: pc.localDescription.sdp });
+}
+
+async function onSubscribeOffer(message) {
+  if (!room.sub) {
+    room.sub = newPeer("subscribe");
+    room.sub.ontrack = (event) => {
+      const owner = ownerOf(event.track, event.transceiver, event.streams);
+      if (owner === undefined) return;
+      let stream = room.streams.get(owner);
+      if (!stream) {
+        stream = new MediaStream();
+        room.streams.set(owner, stream);
+      }
+      for (const old of stream.getTracks().filter((t) => t.kind === event.track.kind)) {
+        stream.removeTrack(old);
+      }
+      stream.addTrack(event.track);
+      event.track.onended = () => { stream.removeTrack(event.track); renderTiles(); };
+      renderTiles();
+    };
+  }
+  room.tracks = message.tracks || {};
+  await room.sub.setRemoteDescription({ type: "offer", sdp: message.sdp });
+  if (room.audioOnly) {
+    // A weak connection: decline the video the server offers.
+    for (const t of room.sub.getTransceivers()) {
+      if (t.receiver.track.kind === "video") t.direction = "inactive";
+    }
+  }
+  const answer = await room.sub.createAnswer();
+  await room.sub.setLocalDescription(answer);
+  send({ type: "subscribe.answer", sdp: room.sub.localDescription.sdp });
+  // Whoever is no longer offered is no longer seen (e.g. they went into a caucus).
+  const owners = new Set(Object.values(room.tracks).map(Number));
+  for (const [owner, stream] of room.streams) {
+    if (!owners.has(owner)) room.streams.delete(owner);
+    else for (const t of stream.getTracks()) if (t.readyState === "ended") stream.removeTrack(t);
+  }
+  renderTiles();
+}
+
+function ownerOf(track, transceiver, streams) {
+  // The server names each offered track's owner; accept the track id, the mid or the stream id.
+  const keys = [track.id, transceiver?.mid, ...(streams || []).map((s) => s.id)];
+  for (const key of keys) {
+    if (key != null && room.tracks[key] !== undefined) return Number(room.tracks[key]);
+  }
+  return undefined;
+}
+
+function closeMedia() {
+  if (room.pub) room.pub.close();
+  if (room.sub) room.sub.close();
+  room.pub = null;
+  room.sub = null;
+  room.streams.clear();
+  room.tracks = {};
+}
+
+// --- rendering --------------------------------------------------------------------------------
+
+function renderTiles() {
+  const state = room.state;
+  if (!state || state.you.channel === null) {
+    el.tiles.replaceChildren();
+    return;
+  }
+  const members = state.channels[state.you.channel] || [];
+  const existing = new Map([...el.tiles.children].map((t) => [t.dataset.user, t]));
+  const wanted = [];
+  for (const uid of members) {
+    const person = state.people[uid] || { name: "?", role: "" };
+    let tile = existing.get(String(uid));
+    if (!tile) {
+      tile = document.createElement("figure");
+      tile.className = "room-tile";
+      tile.dataset.user = String(uid);
+      const video = document.createElement("video");
+      video.autoplay = true;
+      video.playsInline = true;
+      const caption = document.createElement("figcaption");
+      tile.append(video, caption);
+    }
+    const video = tile.querySelector("video");
+    const mine = uid === state.you.user_id;
+    const stream = mine ? room.local : room.streams.get(uid);
+    video.muted = mine;
+    if (video.srcObject !== (stream || null)) video.srcObject = stream || null;
+    const hasVideo = !!stream && stream.getVideoTracks().some((t) => t.enabled && t.readyState === "live")
+      && !(mine && room.cameraOff) && !(room.audioOnly && !mine);
+    tile.classList.toggle("no-video", !hasVideo);
+    tile.classList.toggle("offline", !person.online);
+    tile.dataset.hasStream = stream ? "1" : "0";
+    const caption = tile.querySelector("figcaption");
+    const who = `${person.name}${mine ? ` (${S.you})` : ""}`;
+    const extra = person.online ? (hasVideo ? "" : ` · ${S.camera_off}`) : ` · ${S.offline}`;
+    caption.textContent = `${who} — ${label(person)}${extra}`;
+    wanted.push(tile);
+  }
+  el.tiles.replaceChildren(...wanted);
+}
+
+function personLine(uid, state) {
+  const person = state.people[uid] || { name: "?", role: "" };
+  return `${person.name} — ${label(person)}`;
+}
+
+function renderMediator(state) {
+  el.lobbyList.replaceChildren();
+  if (!state.lobby.length) {
+    const li = document.createElement("li");
+    li.className = "muted";
+    li.textContent = S.no_one_waiting;
+    el.lobbyList.append(li);
+  }
+  for (const uid of state.lobby) {
+    const li = document.createElement("li");
+    li.dataset.user = String(uid);
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "btn btn-primary room-admit";
+    button.textContent = S.admit;
+    button.onclick = () => send({ type: "admit", user_id: uid });
+    li.append(`${personLine(uid, state)} `, button);
+    el.lobbyList.append(li);
+  }
+
+  el.channelList.replaceChildren();
+  const ids = Object.keys(state.channels);
+  for (const id of ids) {
+    const box = document.createElement("div");
+    box.className = "room-channel";
+    box.dataset.channel = id;
+    const title = document.createElement("h4");
+    title.textContent = channelName(id, state) + (id === state.you.channel ? ` (${S.you})` : "");
+    box.append(title);
+    if (id !== "joint") {
+      const close = document.createElement("button");
+      close.type = "button";
+      close.className = "btn btn-link room-close";
+      close.textContent = S.close;
+      close.onclick = () => send({ type: "caucus.close", channel: id });
+      title.append(" ", close);
+    }
+    const list = document.createElement("ul");
+    list.className = "room-list";
+    for (const uid of state.channels[id]) {
+      const li = document.createElement("li");
+      li.dataset.user = String(uid);
+      const select = document.createElement("select");
+      select.className = "room-move";
+      select.setAttribute("aria-label", `${S.move_to}: ${state.people[uid]?.name || ""}`);
+      select.add(new Option(`${S.move_to}…`, ""));
+      for (const target of ids.filter((x) => x !== id)) {
+        select.add(new Option(channelName(target, state), target));
+      }
+      select.onchange = () => {
+        if (select.value) send({ type: "caucus.move", user_id: uid, channel: select.value });
+      };
+      li.append(`${personLine(uid, state)} `, select);
+      list.append(li);
+    }
+    box.append(list);
+    el.channelList.append(box);
+  }
+
+  const checked = new Set([...el.caucusPeople.querySelectorAll("input:checked")].map((i) => i.value));
+  el.caucusPeople.replaceChildren();
+  for (const id of ids) {
+    for (const uid of state.channels[id]) {
+      if (uid === state.you.user_id) continue;
+      const lab = document.createElement("label");
+      lab.className = "check";
+      const box = document.createElement("input");
+      box.type = "checkbox";
+      box.value = String(uid);
+      box.checked = checked.has(box.value);
+      lab.append(box, ` ${personLine(uid, state)}`);
+      el.caucusPeople.append(lab);
+    }
+  }
+  el.recall.hidden = ids.length < 2;
+}
+
+function chatItem(message) {
+  const li = document.createElement("li");
+  const who = document.createElement("strong");
+  who.textContent = message.name;
+  const time = document.createElement("time");
+  time.dateTime = message.at;
+  time.textContent = new Date(message.at).toLocaleTimeString(document.documentElement.lang || undefined,
+    { hour: "2-digit", minute: "2-digit" });
+  const text = document.createElement("span");
+  text.textContent = message.text;
+  li.append(who, " ", time, document.createElement("br"), text);
+  return li;
+}
+
+function addChat(message) {
+  if (!room.state || message.channel !== room.state.you.channel) return;
+  el.chatLog.querySelector(".muted")?.remove();
+  el.chatLog.append(chatItem(message));
+  el.chatLog.scrollTop = el.chatLog.scrollHeight;
+}
+
+function showHistory(message) {
+  if (!room.state || message.channel !== room.state.you.channel) return;
+  el.chatLog.replaceChildren();
+  el.chatLog.dataset.channel = message.channel;
+  if (!message.messages.length) {
+    const li = document.createElement("li");
+    li.className = "muted";
+    li.textContent = S.no_messages;
+    el.chatLog.append(li);
+  }
+  for (const m of message.messages) el.chatLog.append(chatItem(m));
+  el.chatLog.scrollTop = el.chatLog.scrollHeight;
+}
+
+function addNote(note) {
+  el.notesLog.append(chatItem(note));
+}
+
+// --- controls ---------------------------------------------------------------------------------
+
+el.camera.onchange = () => { if (!room.joined) startPreview(); };
+el.mic.onchange = () => { if (!room.joined) startPreview(); };
+el.audioOnly.onchange = () => { if (!room.joined) startPreview(); };
+
+el.join.onclick = () => {
+  room.joined = true;
+  el.setup.hidden = true;
+  el.preview.srcObject = null;
+  connect();
+};
+
+el.mute.onclick = () => { room.muted = !room.muted; applyTrackSwitches(); };
+el.cameraToggle.onclick = () => { room.cameraOff = !room.cameraOff; applyTrackSwitches(); };
+el.call.onclick = () => { send({ type: "call_mediator" }); alertUser(S.called); };
+el.leave.onclick = () => {
+  room.leaving = true;
+  send({ type: "leave" });
+  setTimeout(() => room.ws?.close(), 500);
+};
+el.recall.onclick = () => send({ type: "recall" });
+
+el.chatForm.onsubmit = (event) => {
+  event.preventDefault();
+  const text = el.chatText.value.trim();
+  if (!text || !room.state?.you.channel) return;
+  send({ type: "chat", channel: room.state.you.channel, text });
+  el.chatText.value = "";
+};
+
+el.notesForm.onsubmit = (event) => {
+  event.preventDefault();
+  const text = el.notesText.value.trim();
+  if (!text) return;
+  send({ type: "note", text });
+  el.notesText.value = "";
+};
+
+el.caucusForm.onsubmit = (event) => {
+  event.preventDefault();
+  const members = [...el.caucusPeople.querySelectorAll("input:checked")].map((i) => Number(i.value));
+  if (!members.length) return alertUser(S.open_caucus_empty);
+  send({ type: "caucus.open", members });
+  for (const box of el.caucusPeople.querySelectorAll("input")) box.checked = false;
+  return undefined;
+};
+
+window.addEventListener("pagehide", () => {
+  if (room.ws && room.ws.readyState === WebSocket.OPEN) {
+    room.leaving = true;
+    send({ type: "leave" });
+  }
+});
+
+if (config.me.role === "observer") el.audioOnly.closest("label").hidden = true;
+startPreview();

@@ -1,0 +1,58 @@
+"""The live rooms of the process, by case id: made on the first join, dropped once empty."""
+
+from __future__ import annotations
+
+import logging
+
+from odr.errors import N_
+from odr.services import Services
+from rooms.live import LiveRoom, MediaRelay, Seat
+
+log = logging.getLogger("odr.rooms")
+
+
+class RoomManager:
+    """Holds every ``LiveRoom`` and the media relay they share (None: chat and control only)."""
+
+    def __init__(self, services: Services, *, relay: MediaRelay | None = None) -> None:
+        self.services = services
+        self.relay = relay
+        self.rooms: dict[int, LiveRoom] = {}
+        if relay is not None:
+            relay.on_publisher_tracks = self._publisher_tracks
+
+    def room(self, case_id: int) -> LiveRoom:
+        """The case's room, made when the first person connects."""
+        live = self.rooms.get(case_id)
+        if live is None:
+            live = LiveRoom(case_id, self.services, relay=self.relay, on_empty=self._discard)
+            self.rooms[case_id] = live
+        return live
+
+    async def connect(self, case_id: int, seat: Seat) -> LiveRoom:
+        """Seat a new connection. The relay knows a person once, so a connection of the same
+        user in another case's room is closed (one live session per person at a time)."""
+        for other in list(self.rooms.values()):
+            if other.case_id != case_id and (old := other.seats.get(seat.user_id)):
+                old.error("replaced", N_("You joined the session from another window."))
+                await other.detach(old)
+                await old.close(4000)
+        live = self.room(case_id)
+        await live.attach(seat)
+        return live
+
+    def _discard(self, live: LiveRoom) -> None:
+        if self.rooms.get(live.case_id) is live:
+            del self.rooms[live.case_id]
+
+    async def _publisher_tracks(self, user_id: int) -> None:
+        for live in list(self.rooms.values()):
+            if user_id in live.seats:
+                await live.publisher_changed(user_id)
+
+    async def close(self) -> None:
+        for live in list(self.rooms.values()):
+            await live.close()
+        self.rooms.clear()
+        if self.relay is not None:
+            await self.relay.close()

@@ -1,0 +1,570 @@
+"""The media relay: a selective forwarding unit over aiortc that never decodes or re-encodes.
+
+Each participant has two peer connections to the relay (DESIGN.md section 6): a *publisher*
+connection on which the browser offers its microphone and camera, and a *subscriber* connection
+on which the relay offers the tracks the participant may receive and offers again whenever that
+set changes. Encoded frames from a publisher's receiver are fanned out, as they are, to one
+``RelayTrack`` per subscriber; the subscriber's sender only packetises them. Keyframe requests
+from viewers go on to the publisher. Cutting a subscriber off a source (a caucus it is not in)
+takes effect at once, without waiting for the browser's answer: no further RTP packet of that
+source leaves for that subscriber.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import itertools
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any
+
+import av
+from aiortc import (
+    RTCBundlePolicy,
+    RTCConfiguration,
+    RTCIceServer,
+    RTCPeerConnection,
+    RTCRtpReceiver,
+    RTCRtpSender,
+    RTCRtpTransceiver,
+    RTCSessionDescription,
+)
+from aiortc.jitterbuffer import JitterFrame
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+from aiortc.sdp import candidate_from_sdp
+
+from rooms.media import aiortc_hooks as hooks
+
+logger = logging.getLogger(__name__)
+
+#: Codecs forwarded as they are: every browser decodes these, and aiortc packetises them.
+FORWARDED_CODECS = {"audio": {"audio/opus"}, "video": {"video/vp8"}}
+#: Frames a subscriber's track holds when its sender falls behind (about two seconds of
+#: video); past that it drops them and waits for a keyframe.
+MAX_QUEUED_FRAMES = 64
+#: A keyframe request to a publisher counts as pending this long (seconds): requests from
+#: other viewers meanwhile are covered by it.
+KEYFRAME_REQUEST_WINDOW = 0.3
+#: How long a new subscriber offer waits for the answer to the previous one (seconds).
+ANSWER_WAIT = 5.0
+
+
+def is_keyframe(kind: str, data: bytes) -> bool:
+    """Whether an encoded frame can be decoded on its own (VP8: bit 0 of the frame tag)."""
+    return kind == "audio" or (len(data) > 0 and data[0] & 0x01 == 0)
+
+
+class RelayTrack(MediaStreamTrack):
+    """What one subscriber's sender reads of one source: encoded frames as ``av.Packet``.
+
+    Holds frames until the sender takes them, starting at a keyframe so the viewer can decode
+    from the first frame it gets.
+    """
+
+    def __init__(self, source: SourceTrack) -> None:
+        super().__init__()
+        self.kind = source.kind
+        self.source = source
+        self._frames: collections.deque[av.Packet[Any]] = collections.deque()
+        self._waiter: asyncio.Future[None] | None = None
+        self._need_keyframe = True
+
+    @property
+    def id(self) -> str:
+        # The msid track id of the subscriber offer: the same for every viewer of a source.
+        return self.source.id
+
+    def push(self, packet: av.Packet[Any], keyframe: bool) -> None:
+        if self.readyState != "live":
+            return
+        if self._need_keyframe:
+            if not keyframe:
+                return
+            self._need_keyframe = False
+        if len(self._frames) >= MAX_QUEUED_FRAMES:
+            self.restart()
+            self.source.request_keyframe()
+            return
+        self._frames.append(packet)
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    def restart(self) -> None:
+        """Forget queued frames and resume at the next keyframe."""
+        self._frames.clear()
+        self._need_keyframe = self.kind == "video"
+
+    async def recv(self) -> av.Packet[Any]:
+        while not self._frames:
+            if self.readyState != "live":
+                raise MediaStreamError
+            self._waiter = asyncio.get_running_loop().create_future()
+            await self._waiter
+            self._waiter = None
+            if self.readyState != "live":
+                # Cut off while the sender waited: hand it an empty packet, which a silenced
+                # sender drops (see ``Subscriber.detach``), so its loop stays usable.
+                return av.Packet(b"")
+        return self._frames.popleft()
+
+    def stop(self) -> None:
+        super().stop()
+        self._frames.clear()
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+
+@dataclass(eq=False)
+class SourceTrack:
+    """One track a publisher sends, fanned out to the ``RelayTrack`` of each viewer."""
+
+    publisher: int
+    kind: str
+    receiver: RTCRtpReceiver
+    id: str
+    outlets: list[RelayTrack] = field(default_factory=list)
+    ended: bool = False
+    frames: int = 0
+    _keyframe_requested: float = -1e9
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def on_frame(self, codec: RTCRtpCodecParameters, frame: JitterFrame) -> None:
+        self.frames += 1
+        if not self.outlets:
+            return
+        data = frame.data
+        packet = av.Packet(data)
+        packet.pts = frame.timestamp
+        packet.time_base = Fraction(1, codec.clockRate)
+        keyframe = is_keyframe(self.kind, data)
+        if keyframe:
+            self._keyframe_requested = -1e9
+        for outlet in self.outlets:
+            outlet.push(packet, keyframe)
+
+    def end(self) -> None:
+        self.ended = True
+
+    def request_keyframe(self) -> None:
+        """Ask the publisher for a keyframe, unless a request is already on its way."""
+        if self.kind != "video" or self.ended:
+            return
+        now = time.monotonic()
+        if now - self._keyframe_requested < KEYFRAME_REQUEST_WINDOW:
+            return
+        coroutine = hooks.request_keyframe(self.receiver)
+        if coroutine is None:
+            return  # nothing received yet: the first frame a publisher sends is a keyframe
+        self._keyframe_requested = now
+        task = asyncio.ensure_future(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+@dataclass(eq=False)
+class Publisher:
+    user_id: int
+    pc: RTCPeerConnection
+    tracks: dict[RTCRtpReceiver, SourceTrack] = field(default_factory=dict)
+
+    def live_tracks(self) -> list[SourceTrack]:
+        return [t for t in self.tracks.values() if not t.ended]
+
+
+@dataclass(eq=False)
+class Slot:
+    """One m-line of a subscriber connection: a source's track, or idle for reuse."""
+
+    transceiver: RTCRtpTransceiver
+    track: RelayTrack | None = None
+    last_source: str | None = None
+    fresh: bool = False  # attached since the last answer: wants a keyframe once active
+
+    @property
+    def sender(self) -> RTCRtpSender:
+        return self.transceiver.sender
+
+
+@dataclass(eq=False)
+class Subscriber:
+    user_id: int
+    sources: set[int] = field(default_factory=set)
+    pc: RTCPeerConnection | None = None
+    slots: list[Slot] = field(default_factory=list)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    stable: asyncio.Event = field(default_factory=asyncio.Event)
+    dirty: bool = False  # a track was cut off outside a negotiation: the next call re-offers
+
+    def detach(self, slot: Slot) -> None:
+        """Stop forwarding to ``slot`` now; it stays negotiated (idle) until the next offer."""
+        track = slot.track
+        if track is None:
+            return
+        hooks.silence_sender(slot.sender)
+        slot.sender.replaceTrack(None)
+        with contextlib.suppress(ValueError):
+            track.source.outlets.remove(track)
+        track.stop()
+        slot.track = None
+        slot.last_source = track.source.id
+        slot.fresh = False
+        slot.transceiver.direction = "inactive"
+
+
+class MediaRelay:
+    """Forwards each participant's audio and video to the participants allowed to receive it.
+
+    The room decides who receives whom (``set_sources``); the relay carries it out on the
+    subscriber connections and tells the room when a publisher's tracks change
+    (``on_publisher_tracks``) so that the room can re-offer to subscribers.
+    """
+
+    def __init__(self, *, ice_servers: list[dict[str, Any]], media_addresses: list[str]) -> None:
+        hooks.install()
+        self._ice_servers = [
+            RTCIceServer(
+                urls=server["urls"],
+                username=server.get("username"),
+                credential=server.get("credential"),
+            )
+            for server in ice_servers
+        ]
+        self._media_addresses = list(media_addresses)
+        self._publishers: dict[int, Publisher] = {}
+        self._subscribers: dict[int, Subscriber] = {}
+        self._early_candidates: dict[tuple[int, str], list[dict[str, Any]]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._ids = itertools.count(1)
+        self.on_publisher_tracks: Callable[[int], Awaitable[None]] | None = None
+
+    # --- Publishing ----------------------------------------------------------------------------
+
+    async def publish(self, user_id: int, offer_sdp: str) -> str:
+        """Apply a participant's publisher offer (microphone and camera); return the answer.
+
+        A second offer from the same participant renegotiates the same connection (tracks
+        added or removed). Raises ValueError for an offer the relay cannot take.
+        """
+        publisher = self._publishers.get(user_id)
+        if publisher is not None and publisher.pc.connectionState in ("failed", "closed"):
+            await self._drop_publisher(user_id)
+            publisher = None
+        if publisher is None:
+            publisher = Publisher(user_id, self._new_pc())
+            self._publishers[user_id] = publisher
+            self._watch(publisher.pc, user_id, "publish")
+        pc = publisher.pc
+        before = {t.id for t in publisher.live_tracks()}
+        try:
+            await pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
+            # Synchronously after applying the offer, before the connection can start the
+            # receivers: hook every new receiver.
+            for transceiver in pc.getTransceivers():
+                receiver = transceiver.receiver
+                if receiver.track is not None and receiver not in publisher.tracks:
+                    hooks.restrict_codecs(transceiver, FORWARDED_CODECS[transceiver.kind])
+                    self._add_source(publisher, transceiver)
+            await self._apply_early_candidates(user_id, "publish", pc)
+            answer = await pc.createAnswer()
+            with hooks.offered_addresses(self._media_addresses):
+                await pc.setLocalDescription(answer)
+        except Exception as exc:
+            if not before:
+                await self._drop_publisher(user_id)
+            if isinstance(exc, ValueError | AssertionError):
+                raise ValueError(f"publisher offer refused: {exc}") from exc
+            raise
+        for transceiver in pc.getTransceivers():
+            source = publisher.tracks.get(transceiver.receiver)
+            if source is not None and transceiver.currentDirection not in ("recvonly", "sendrecv"):
+                self._end_source(source)
+        if {t.id for t in publisher.live_tracks()} != before:
+            self._notify_tracks(user_id)
+        return pc.localDescription.sdp
+
+    def _add_source(self, publisher: Publisher, transceiver: RTCRtpTransceiver) -> None:
+        receiver = transceiver.receiver
+        source = SourceTrack(
+            publisher=publisher.user_id,
+            kind=transceiver.kind,
+            receiver=receiver,
+            id=f"u{publisher.user_id}-{transceiver.kind}-{next(self._ids)}-{uuid.uuid4().hex[:8]}",
+        )
+        hooks.low_latency_reassembly(receiver)
+        hooks.pass_through(receiver, source.on_frame, lambda: self._end_source(source))
+        publisher.tracks[receiver] = source
+
+    def _end_source(self, source: SourceTrack) -> None:
+        """A publisher's track is gone: stop every relay it feeds."""
+        if source.ended:
+            return
+        source.end()
+        for outlet in list(source.outlets):
+            for subscriber in self._subscribers.values():
+                for slot in subscriber.slots:
+                    if slot.track is outlet:
+                        subscriber.detach(slot)
+                        subscriber.dirty = True
+        source.outlets.clear()
+
+    def _notify_tracks(self, user_id: int) -> None:
+        callback = self.on_publisher_tracks
+        if callback is not None:
+            self._spawn(callback(user_id))
+
+    # --- Subscribing ---------------------------------------------------------------------------
+
+    async def set_sources(
+        self, user_id: int, sources: set[int]
+    ) -> tuple[str, dict[str, int]] | None:
+        """Set whose tracks ``user_id`` receives; return a new subscriber offer if that changed.
+
+        Sources taken away stop at once (no RTP packet of theirs reaches the participant
+        afterwards, whatever the browser answers). The offer comes with ``{track_id: user_id}``
+        for every track it carries (the msid track ids). When an earlier offer is still
+        unanswered this waits for its answer (``subscribe_answer``, up to ANSWER_WAIT seconds),
+        so do not hold anything ``subscribe_answer`` needs while awaiting it.
+        """
+        subscriber = self._subscribers.get(user_id)
+        if subscriber is None:
+            subscriber = self._subscribers[user_id] = Subscriber(user_id)
+            subscriber.stable.set()
+        async with subscriber.lock:
+            subscriber.sources = set(sources) - {user_id}
+            return await self._renegotiate(subscriber)
+
+    def _plan(self, subscriber: Subscriber) -> tuple[list[SourceTrack], bool]:
+        """Cut off the tracks ``subscriber`` may no longer receive; return those to add."""
+        wanted = [
+            track
+            for publisher_id in sorted(subscriber.sources)
+            if (publisher := self._publishers.get(publisher_id)) is not None
+            for track in publisher.live_tracks()
+        ]
+        wanted_ids = {t.id for t in wanted}
+        changed = subscriber.dirty
+        for slot in subscriber.slots:
+            if slot.track is not None and slot.track.source.id not in wanted_ids:
+                subscriber.detach(slot)
+                changed = True
+        attached = {s.track.source.id for s in subscriber.slots if s.track is not None}
+        return [t for t in wanted if t.id not in attached], changed
+
+    async def _renegotiate(self, subscriber: Subscriber) -> tuple[str, dict[str, int]] | None:
+        to_add, changed = self._plan(subscriber)
+        if not to_add and not changed:
+            return None
+        if subscriber.pc is None:
+            if not to_add:
+                subscriber.dirty = False
+                return None
+            subscriber.pc = self._new_pc()
+            self._watch(subscriber.pc, subscriber.user_id, "subscribe")
+        pc = subscriber.pc
+        if pc.signalingState != "stable":
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(subscriber.stable.wait(), ANSWER_WAIT)
+            if subscriber.pc is not pc or pc.signalingState == "closed":
+                return None
+            to_add, _ = self._plan(subscriber)  # sources may have changed meanwhile
+        for source in to_add:
+            self._attach(subscriber, pc, source)
+        for slot in subscriber.slots:
+            slot.transceiver.direction = "sendonly" if slot.track is not None else "inactive"
+        offer = await pc.createOffer()
+        with hooks.offered_addresses(self._media_addresses):
+            await pc.setLocalDescription(offer)
+        subscriber.stable.clear()
+        subscriber.dirty = False
+        tracks = {s.track.id: s.track.source.publisher for s in subscriber.slots if s.track}
+        return pc.localDescription.sdp, tracks
+
+    def _attach(self, subscriber: Subscriber, pc: RTCPeerConnection, source: SourceTrack) -> None:
+        idle = [
+            s for s in subscriber.slots if s.track is None and s.transceiver.kind == source.kind
+        ]
+        slot = next((s for s in idle if s.last_source == source.id), idle[0] if idle else None)
+        if slot is None:
+            transceiver = pc.addTransceiver(source.kind, direction="sendonly")
+            capabilities = RTCRtpSender.getCapabilities(source.kind).codecs
+            transceiver.setCodecPreferences(
+                [
+                    c for c in capabilities
+                    if c.mimeType.lower() in FORWARDED_CODECS[source.kind]
+                    or c.mimeType.lower() == f"{source.kind}/rtx"
+                ]
+            )
+            slot = Slot(transceiver)
+            hooks.on_keyframe_request(transceiver.sender, lambda: self._viewer_wants_keyframe(slot))
+            subscriber.slots.append(slot)
+        track = RelayTrack(source)
+        hooks.set_stream_id(slot.sender, f"odr-user-{source.publisher}")
+        slot.sender.replaceTrack(track)
+        slot.track = track
+        slot.fresh = True
+        source.outlets.append(track)
+
+    @staticmethod
+    def _viewer_wants_keyframe(slot: Slot) -> None:
+        if slot.track is not None:
+            slot.track.source.request_keyframe()
+
+    async def subscribe_answer(self, user_id: int, sdp: str) -> None:
+        """Apply the participant's answer to the latest subscriber offer.
+
+        Raises ValueError when there is no offer waiting for an answer or the answer is invalid.
+        """
+        subscriber = self._subscribers.get(user_id)
+        if subscriber is None or subscriber.pc is None:
+            raise ValueError("no subscriber offer to answer")
+        pc = subscriber.pc
+        if pc.signalingState != "have-local-offer":
+            raise ValueError("no subscriber offer to answer")
+        try:
+            await pc.setRemoteDescription(RTCSessionDescription(sdp, "answer"))
+        except (ValueError, AssertionError) as exc:
+            raise ValueError(f"subscriber answer refused: {exc}") from exc
+        await self._apply_early_candidates(user_id, "subscribe", pc)
+        subscriber.stable.set()
+        for slot in subscriber.slots:
+            if slot.fresh and slot.track is not None:
+                slot.fresh = False
+                slot.track.restart()
+                slot.track.source.request_keyframe()
+
+    # --- ICE, leaving, closing ---------------------------------------------------------------
+
+    async def add_ice_candidate(self, user_id: int, pc: str, candidate: dict[str, Any]) -> None:
+        """Add a candidate the browser trickled (``RTCIceCandidateInit``) to one connection.
+
+        Candidates that arrive before their connection has a remote description are kept
+        until it has one. Raises ValueError for a malformed candidate or an unknown ``pc``.
+        """
+        if pc not in ("publish", "subscribe"):
+            raise ValueError(f"unknown peer connection {pc!r}")
+        connection = self._connection(user_id, pc)
+        if connection is None or connection.remoteDescription is None:
+            pending = self._early_candidates.setdefault((user_id, pc), [])
+            if len(pending) < 64:
+                pending.append(candidate)
+            return
+        await self._add_candidate(connection, candidate)
+
+    def _connection(self, user_id: int, pc: str) -> RTCPeerConnection | None:
+        if pc == "publish":
+            publisher = self._publishers.get(user_id)
+            return publisher.pc if publisher else None
+        subscriber = self._subscribers.get(user_id)
+        return subscriber.pc if subscriber else None
+
+    async def _apply_early_candidates(
+        self, user_id: int, kind: str, pc: RTCPeerConnection
+    ) -> None:
+        for candidate in self._early_candidates.pop((user_id, kind), []):
+            with contextlib.suppress(ValueError):
+                await self._add_candidate(pc, candidate)
+
+    @staticmethod
+    async def _add_candidate(pc: RTCPeerConnection, init: dict[str, Any]) -> None:
+        text = init.get("candidate")
+        if not isinstance(text, str):
+            raise ValueError("candidate must be a string")
+        if not text:
+            await pc.addIceCandidate(None)  # end of candidates
+            return
+        try:
+            candidate = candidate_from_sdp(text.removeprefix("candidate:"))
+        except (AssertionError, ValueError, IndexError) as exc:
+            raise ValueError(f"malformed candidate: {text!r}") from exc
+        mid, index = init.get("sdpMid"), init.get("sdpMLineIndex")
+        candidate.sdpMid = mid if isinstance(mid, str) else None
+        candidate.sdpMLineIndex = index if isinstance(index, int) else None
+        if candidate.sdpMid is None and candidate.sdpMLineIndex is None:
+            candidate.sdpMLineIndex = 0
+        await pc.addIceCandidate(candidate)
+
+    async def remove(self, user_id: int) -> None:
+        """Close both of a participant's connections and stop every relay feeding or fed by them.
+
+        Subscribers that received them get a new offer at their next ``set_sources``.
+        """
+        self._early_candidates.pop((user_id, "publish"), None)
+        self._early_candidates.pop((user_id, "subscribe"), None)
+        subscriber = self._subscribers.pop(user_id, None)
+        if subscriber is not None:
+            for slot in subscriber.slots:
+                subscriber.detach(slot)
+            subscriber.stable.set()
+            if subscriber.pc is not None:
+                await subscriber.pc.close()
+        await self._drop_publisher(user_id)
+
+    async def _drop_publisher(self, user_id: int) -> None:
+        publisher = self._publishers.pop(user_id, None)
+        if publisher is None:
+            return
+        for source in publisher.tracks.values():
+            self._end_source(source)
+        await publisher.pc.close()
+
+    async def close(self) -> None:
+        """Close every connection (application shutdown)."""
+        for user_id in list(self._subscribers.keys() | self._publishers.keys()):
+            await self.remove(user_id)
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    # --- Helpers -----------------------------------------------------------------------------
+
+    def _new_pc(self) -> RTCPeerConnection:
+        # An explicit (possibly empty) server list: aiortc's default is a public STUN server.
+        return RTCPeerConnection(
+            RTCConfiguration(
+                iceServers=list(self._ice_servers), bundlePolicy=RTCBundlePolicy.MAX_BUNDLE
+            )
+        )
+
+    def _watch(self, pc: RTCPeerConnection, user_id: int, kind: str) -> None:
+        @pc.on("connectionstatechange")
+        def on_state() -> None:
+            if pc.connectionState != "failed":
+                return
+            logger.info("media: %s connection of user %s failed", kind, user_id)
+            if kind == "publish" and (p := self._publishers.get(user_id)) and p.pc is pc:
+                for source in p.tracks.values():
+                    self._end_source(source)
+                self._notify_tracks(user_id)
+
+    def _spawn(self, coroutine: Awaitable[None]) -> None:
+        async def guarded() -> None:
+            try:
+                await coroutine
+            except Exception:
+                logger.exception("media relay callback failed")
+
+        task = asyncio.ensure_future(guarded())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # --- Introspection (tests, benchmark) ----------------------------------------------------
+
+    def stats(self) -> dict[str, int]:
+        """Counts of what the relay holds: connections, sources, forwarded tracks."""
+        return {
+            "publishers": len(self._publishers),
+            "subscribers": len(self._subscribers),
+            "sources": sum(len(p.live_tracks()) for p in self._publishers.values()),
+            "forwarded": sum(
+                1 for s in self._subscribers.values() for slot in s.slots if slot.track
+            ),
+            "tasks": len(self._tasks),
+        }

@@ -1,0 +1,148 @@
+"""The messages a client may send on the room WebSocket (DESIGN.md section 8), validated.
+
+Anything that does not parse into one of these is refused with an ``error`` and changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
+
+from odr.errors import N_, Refused
+from odr.schemas import RowId
+
+# Larger than any SDP a browser makes with a few tracks, small enough to bound the work.
+MAX_MESSAGE_CHARS = 64_000
+MAX_TEXT = 4000
+
+ChannelId = Annotated[str, Field(pattern=r"^(joint|caucus-[0-9a-f]{8})$")]
+Text = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TEXT),
+    Field(pattern=r"^[^\x00]*$"),
+]
+Sdp = Annotated[str, Field(min_length=1, max_length=MAX_MESSAGE_CHARS, pattern=r"^[^\x00]*$")]
+CandidateValue = Annotated[str, Field(max_length=2000)] | int | None
+
+
+class ClientMessage(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Join(ClientMessage):
+    type: Literal["join"]
+
+
+class Leave(ClientMessage):
+    type: Literal["leave"]
+
+
+class Admit(ClientMessage):
+    type: Literal["admit"]
+    user_id: RowId
+
+
+class Chat(ClientMessage):
+    type: Literal["chat"]
+    channel: ChannelId
+    text: Text
+
+
+class CaucusOpen(ClientMessage):
+    type: Literal["caucus.open"]
+    members: Annotated[list[RowId], Field(min_length=1, max_length=50)]
+
+
+class CaucusMove(ClientMessage):
+    type: Literal["caucus.move"]
+    user_id: RowId
+    channel: ChannelId
+
+
+class CaucusClose(ClientMessage):
+    type: Literal["caucus.close"]
+    channel: ChannelId
+
+
+class Recall(ClientMessage):
+    """Everyone back to the joint session (closes every caucus)."""
+
+    type: Literal["recall"]
+
+
+class Note(ClientMessage):
+    type: Literal["note"]
+    text: Text
+
+
+class Notes(ClientMessage):
+    """Ask for the mediators' notes again."""
+
+    type: Literal["notes"]
+
+
+class History(ClientMessage):
+    """Ask for a channel's chat (only one the asker is or was a member of)."""
+
+    type: Literal["history"]
+    channel: ChannelId
+
+
+class CallMediator(ClientMessage):
+    type: Literal["call_mediator"]
+
+
+class PublishOffer(ClientMessage):
+    type: Literal["publish.offer"]
+    sdp: Sdp
+
+
+class SubscribeAnswer(ClientMessage):
+    type: Literal["subscribe.answer"]
+    sdp: Sdp
+
+
+class Ice(ClientMessage):
+    type: Literal["ice"]
+    pc: Literal["publish", "subscribe"]
+    candidate: Annotated[dict[Annotated[str, Field(max_length=40)], CandidateValue],
+                         Field(max_length=8)]
+
+
+Message = Annotated[
+    Join | Leave | Admit | Chat | CaucusOpen | CaucusMove | CaucusClose | Recall | Note | Notes
+    | History | CallMediator | PublishOffer | SubscribeAnswer | Ice,
+    Field(discriminator="type"),
+]
+MESSAGE = TypeAdapter[Message](Message)
+TYPES = frozenset(
+    m.model_fields["type"].annotation.__args__[0]  # type: ignore[union-attr]
+    for m in ClientMessage.__subclasses__()
+)
+
+
+class Malformed(Refused):
+    """The text is not a message of the protocol."""
+
+    def __init__(self, message: str, code: str = "invalid") -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def parse(raw: str) -> Message:
+    """A client's text frame as a message, or ``Malformed`` saying what is wrong."""
+    if len(raw) > MAX_MESSAGE_CHARS:
+        raise Malformed(N_("The message is too large."))
+    try:
+        data: Any = json.loads(raw)
+    except ValueError as exc:
+        raise Malformed(N_("The message is not valid JSON.")) from exc
+    if not isinstance(data, dict) or not isinstance(data.get("type"), str):
+        raise Malformed(N_("The message has no type."))
+    if data["type"] not in TYPES:
+        raise Malformed(N_("Unknown message type."), code="unknown_type")
+    try:
+        return MESSAGE.validate_python(data)
+    except ValidationError as exc:
+        raise Malformed(N_("The message is not valid.")) from exc

@@ -1,0 +1,125 @@
+"""Chromium in the room page: a mediator and two parties join, are admitted from the lobby, talk
+in the joint session, and a caucus with one side hides it from the other on the page."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.rooms.conftest import Cast, Server, User
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
+
+ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+    "--autoplay-policy=no-user-gesture-required",
+]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+def open_room(browser: Any, server: Server, user: User, case_id: int,
+              viewport: dict[str, int] | None = None) -> Any:
+    context = browser.new_context(locale="en-GB",
+                                  viewport=viewport or {"width": 1280, "height": 900})
+    context.add_cookies([{"name": "odr_session", "value": user.cookie, "url": server.url}])
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    page.goto(f"{server.url}/cases/{case_id}/room")
+    # The preview runs on the fake camera before joining.
+    page.wait_for_function("document.getElementById('room-preview').srcObject !== null")
+    page.click("#room-join")
+    return page
+
+
+def test_room_page_lobby_admit_caucus(room_server: Server, people: Cast, browser: Any) -> None:
+    from playwright.sync_api import expect
+
+    server, cast = room_server, people
+    case_id = server.case(cast)
+
+    med = open_room(browser, server, cast.mediator, case_id)
+    expect(med.locator("#room-where")).to_contain_text("Joint session")
+    expect(med.locator("#room-mediator")).to_be_visible()
+
+    # Party A on a phone, party B on a laptop: both wait in the lobby until admitted.
+    a = open_room(browser, server, cast.party_a, case_id, {"width": 390, "height": 844})
+    b = open_room(browser, server, cast.party_b, case_id)
+    for guest, user in ((a, cast.party_a), (b, cast.party_b)):
+        expect(guest.locator("#room-lobby")).to_be_visible()
+        expect(guest.locator("#room-where")).to_contain_text("Waiting room")
+        expect(med.locator("#room-alerts")).to_contain_text(f"{user.name} is waiting")
+        med.click(f"#room-lobby-list li[data-user='{user.id}'] .room-admit")
+        expect(guest.locator("#room-main")).to_be_visible()
+        expect(guest.locator("#room-where")).to_contain_text("Joint session")
+
+    for page in (med, a, b):
+        expect(page.locator("#room-tiles figure")).to_have_count(3)
+    expect(b.locator(f"#room-tiles figure[data-user='{cast.party_a.id}'] figcaption")
+           ).to_contain_text(cast.party_a.name)
+    expect(b.locator("#room-where")).to_contain_text(cast.mediator.name)
+    media = a.evaluate("JSON.parse(document.getElementById('room-config').textContent).media")
+    if media:  # with the relay: each sees the others' (fake camera) video
+        for viewer, shown in ((b, cast.party_a), (a, cast.party_b), (med, cast.party_b)):
+            viewer.wait_for_function(
+                f"document.querySelector(\"#room-tiles figure[data-user='{shown.id}'] video\")"
+                "?.videoWidth > 0", timeout=20_000)
+
+    a.fill("#room-chat-text", "Hello from A")
+    a.click("#room-chat-form button")
+    expect(b.locator("#room-chat-log")).to_contain_text("Hello from A")
+
+    # The mediator takes A aside.
+    med.check(f"#room-caucus-people input[value='{cast.party_a.id}']")
+    med.click("#room-caucus-form button[type=submit]")
+    expect(a.locator("#room-where")).to_contain_text("Separate meeting")
+    expect(a.locator("#room-where.in-caucus")).to_be_visible()
+    expect(a.locator("#room-tiles figure")).to_have_count(2)
+    expect(b.locator("#room-tiles figure")).to_have_count(1)
+    expect(b.locator("#room-where")).to_contain_text("Joint session")
+    expect(b.locator("#room-where")).to_contain_text("nobody")
+    expect(med.locator("#room-channel-list .room-channel")).to_have_count(2)
+
+    a.fill("#room-chat-text", "Our lowest offer")
+    a.click("#room-chat-form button")
+    expect(med.locator("#room-chat-log")).to_contain_text("Our lowest offer")
+    b.fill("#room-chat-text", "Is anyone there?")
+    b.click("#room-chat-form button")
+    expect(b.locator("#room-chat-log")).to_contain_text("Is anyone there?")
+    expect(b.locator("#room-chat-log")).not_to_contain_text("Our lowest offer")
+    assert "Our lowest offer" not in b.content()
+    assert str(cast.party_a.id) not in (b.locator("#room-tiles").inner_html())
+
+    # A calls the mediator from the caucus; everyone is recalled to the joint session.
+    a.click("#room-call")
+    expect(med.locator("#room-alerts")).to_contain_text(f"{cast.party_a.name} is calling")
+    med.click("#room-recall")
+    for page in (med, a, b):
+        expect(page.locator("#room-tiles figure")).to_have_count(3)
+    if media:
+        b.wait_for_function(
+            f"document.querySelector(\"#room-tiles figure[data-user='{cast.party_a.id}'] video\")"
+            "?.videoWidth > 0", timeout=20_000)
+    expect(a.locator("#room-where")).to_contain_text("Joint session")
+
+    # The case is now in session for everyone who looks at it.
+    status = httpx.get(f"{server.url}/api/v1/cases/{case_id}", timeout=10,
+                       cookies={"odr_session": cast.party_b.cookie}).json()["status"]
+    assert status == "in_session"
+    for page in (med, a, b):
+        page.context.close()
