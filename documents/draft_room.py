@@ -20,7 +20,6 @@ from pycrdt import Doc, get_state
 from sqlalchemy import func, insert, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlmodel import col, select
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from documents import yprotocol as yp
 from documents.models import Draft, DraftUpdate
@@ -52,7 +51,10 @@ class DraftRoom:
     version: int
     frozen: bool
     connections: set[Connection] = field(default_factory=set)
-    awareness: dict[Connection, bytes] = field(default_factory=dict)
+    # Presence by Yjs client id: (clock, state JSON). Clients echo each other's presence, so
+    # it is kept per client, and each client belongs to the connection that first sent it.
+    presence: dict[int, tuple[int, str]] = field(default_factory=dict)
+    owners: dict[int, Connection] = field(default_factory=dict)
     holders: int = 0
     pending: int = 0
     idle: asyncio.Event = field(default_factory=asyncio.Event)
@@ -67,7 +69,6 @@ class DraftRoom:
                     await connection.send(data)
                 except Exception:  # a broken socket must not stop the others
                     self.connections.discard(connection)
-                    self.awareness.pop(connection, None)
 
 
 @dataclass
@@ -96,23 +97,17 @@ class DraftRooms:
 
     # --- rooms ------------------------------------------------------------------------------
 
-    async def _load(self, draft_id: int, session: AsyncSession | None) -> DraftRoom:
-        # Within a request, read through its own transaction: on SQLite a second connection
-        # would wait for the write lock that transaction holds (see odr.db).
-        if session is not None:
-            conn = await session.connection()
+    async def _load(self, draft_id: int) -> DraftRoom:
+        async with self.engine.connect() as conn:
             draft, rows = await self._read(conn, draft_id)
-        else:
-            async with self.engine.connect() as own:
-                draft, rows = await self._read(own, draft_id)
-                await own.rollback()
+            await conn.rollback()
         doc: Doc[Any] = Doc()
         for _id, data in rows:
             doc.apply_update(data)
         room = DraftRoom(draft_id, doc, version=draft.version,
                          frozen=draft.frozen_at is not None)
         room.idle.set()
-        if len(rows) > COMPACT_AFTER and session is None:
+        if len(rows) > COMPACT_AFTER:
             await self._compact(draft_id, doc.get_update(), last_id=rows[-1][0])
         return room
 
@@ -143,17 +138,17 @@ class DraftRooms:
             ])
 
     @asynccontextmanager
-    async def use(self, draft_id: int, session: AsyncSession | None = None
-                  ) -> AsyncIterator[DraftRoom]:
+    async def use(self, draft_id: int) -> AsyncIterator[DraftRoom]:
         """The draft's room, loaded if needed and kept while in use. Raises KeyError if absent.
 
-        Pass the request's ``session`` when called inside one, so loading reads through it.
+        Never call it inside an open transaction: loading reads through a connection of its
+        own, which on SQLite waits for the write lock that transaction holds (see ``odr.db``).
         """
         lock = self._locks.setdefault(draft_id, asyncio.Lock())
         async with lock:
             room = self._rooms.get(draft_id)
             if room is None:
-                room = await self._load(draft_id, session)
+                room = await self._load(draft_id)
                 self._rooms[draft_id] = room
             room.holders += 1
         try:
@@ -173,17 +168,39 @@ class DraftRooms:
     # --- connections ------------------------------------------------------------------------
 
     async def connect(self, room: DraftRoom, connection: Connection) -> None:
-        """Greet a new client: our state vector (sync step 1) and everyone's awareness."""
+        """Greet a new client: our state vector (sync step 1) and everyone's presence."""
         room.connections.add(connection)
         await connection.send(yp.sync_message(yp.STEP1, get_state(room.doc.get_update())))
-        for data in room.awareness.values():
-            await connection.send(data)
+        if room.presence:
+            await connection.send(self._presence_message(room))
+
+    @staticmethod
+    def _presence_message(room: DraftRoom) -> bytes:
+        return yp.write_awareness([(client, clock, state)
+                                   for client, (clock, state) in room.presence.items()])
 
     async def disconnect(self, room: DraftRoom, connection: Connection) -> None:
+        """Forget the connection and tell the others its people left (their cursors go)."""
         room.connections.discard(connection)
-        if room.awareness.pop(connection, None) is not None:
-            # Without the client's own "removed" message, others keep its cursor until timeout.
-            pass
+        gone = [client for client, owner in room.owners.items() if owner is connection]
+        removed = []
+        for client in gone:
+            del room.owners[client]
+            clock, _state = room.presence.pop(client, (0, "null"))
+            removed.append((client, clock + 1, "null"))
+        if removed:
+            await room.broadcast(yp.write_awareness(removed))
+
+    def _presence(self, room: DraftRoom, connection: Connection, payload: bytes) -> None:
+        for client, clock, state in yp.read_awareness(payload):
+            known = room.presence.get(client)
+            if known is not None and clock < known[0]:
+                continue
+            room.owners.setdefault(client, connection)
+            if state == "null":
+                room.presence.pop(client, None)
+            else:
+                room.presence[client] = (clock, state)
 
     async def receive(self, room: DraftRoom, connection: Connection, data: bytes) -> None:
         """Handle one message; raises ``yp.ProtocolError`` for bytes that are not a message."""
@@ -199,16 +216,19 @@ class DraftRooms:
             await self._write(room, connection, message.payload, data)
             return
         if message.kind == yp.AWARENESS:
-            room.awareness[connection] = data
+            self._presence(room, connection, message.payload)
             await room.broadcast(data, exclude=connection)
             return
-        if message.kind == yp.QUERY_AWARENESS:
-            for other in room.awareness.values():
-                await connection.send(other)
+        if message.kind == yp.QUERY_AWARENESS and room.presence:
+            await connection.send(self._presence_message(room))
 
     async def _write(self, room: DraftRoom, connection: Connection, update: bytes,
                      data: bytes) -> None:
         if yp.is_empty_update(update):
+            return
+        # A reconnecting client's sync step 2 often holds only what the server already has
+        # (e.g. its delete set): that is no edit, so it must neither count nor be refused.
+        if data[1] == yp.STEP2 and self._changes_nothing(room, update):
             return
         if room.frozen or not connection.can_write:
             reason = "frozen" if room.frozen else "read-only"
@@ -223,6 +243,17 @@ class DraftRooms:
         forward = data if data[1] == yp.UPDATE else yp.sync_message(yp.UPDATE, update)
         await self.store(room, update, forward, sender=connection,
                          author_id=connection.user_id)
+
+    @staticmethod
+    def _changes_nothing(room: DraftRoom, update: bytes) -> bool:
+        before = room.doc.get_update()
+        trial: Doc[Any] = Doc()
+        trial.apply_update(before)
+        try:
+            trial.apply_update(update)
+        except ValueError:
+            return False  # malformed: let the normal path refuse it
+        return trial.get_update() == before
 
     # --- storing ----------------------------------------------------------------------------
 

@@ -31,6 +31,10 @@ class Draft(SQLModel, table=True):
     created_by: int = Field(foreign_key="user.id")
     created_at: datetime = Field(default_factory=utcnow)
 
+    @property
+    def frozen(self) -> bool:
+        return self.frozen_at is not None
+
 
 class DraftUpdate(SQLModel, table=True):
     """One Yjs update exactly as a client sent it, stored before anyone else sees it."""

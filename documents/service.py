@@ -124,7 +124,8 @@ class DraftService:
             html, text, version = (draft.frozen_html or "", draft.frozen_text or "",
                                    draft.frozen_version or draft.version)
         else:
-            async with self.rooms.use(draft.id or 0, session) as room:
+            await session.commit()  # end the read transaction before the room loads (odr.db)
+            async with self.rooms.use(draft.id or 0) as room:
                 html, text, version = (prosemirror.to_html(room.doc),
                                        prosemirror.to_text(room.doc), room.version)
         approvals = (await session.exec(

@@ -92,3 +92,26 @@ EMPTY_UPDATES = (b"\x00\x00", b"\x00\x00\x00")
 def is_empty_update(update: bytes) -> bool:
     """An update with no structs and no deletions (what a client sends when it has nothing)."""
     return update in EMPTY_UPDATES
+
+
+def read_awareness(payload: bytes) -> list[tuple[int, int, str]]:
+    """An awareness update: ``[(client id, clock, state as JSON text ("null" = gone))]``."""
+    count, pos = read_var_uint(payload, 0)
+    entries: list[tuple[int, int, str]] = []
+    for _ in range(count):
+        client, pos = read_var_uint(payload, pos)
+        clock, pos = read_var_uint(payload, pos)
+        state, pos = read_payload(payload, pos)
+        try:
+            entries.append((client, clock, state.decode()))
+        except UnicodeDecodeError as exc:
+            raise ProtocolError("awareness state is not text") from exc
+    return entries
+
+
+def write_awareness(entries: list[tuple[int, int, str]]) -> bytes:
+    out = bytearray(write_var_uint(len(entries)))
+    for client, clock, state in entries:
+        data = state.encode()
+        out += write_var_uint(client) + write_var_uint(clock) + write_var_uint(len(data)) + data
+    return awareness_message(bytes(out))

@@ -181,3 +181,37 @@ def test_killing_the_server_loses_no_edit_anyone_has_seen(tmp_path: Path) -> Non
         lines = set(text.splitlines())
         assert set(seen) <= lines
         assert draft_id
+
+
+def test_reconnecting_without_editing_changes_nothing(scene: DraftScene) -> None:
+    async def run() -> None:
+        clause = "a clause that will be removed"
+        async with YClient(scene.ws(), scene.party_a.cookie) as first, \
+                YClient(scene.ws(), scene.party_b.cookie) as other:
+            await asyncio.wait_for(first.synced.wait(), 10)
+            await asyncio.wait_for(other.synced.wait(), 10)
+            first.add_paragraph(clause)
+            await other.wait_for(lambda c: clause in c.text())
+            del first.root.children[len(first.root.children) - 1]  # a deletion in the doc
+            await other.wait_for(lambda c: clause not in c.text())  # the server has it
+            state = first.doc.get_update()
+        version = scene.mediator.get(f"/api/v1/drafts/{scene.draft_id}").json()["version"]
+        # The same person comes back with the same document: their sync step 2 carries only
+        # what the server already has.
+        again = YClient(scene.ws(), scene.party_a.cookie)
+        again.doc.apply_update(state)
+        observer = scene.observer()
+        watcher = YClient(scene.ws(), observer.cookie)
+        watcher.doc.apply_update(state)
+        async with again, watcher:
+            await asyncio.wait_for(again.synced.wait(), 10)
+            await asyncio.wait_for(watcher.synced.wait(), 10)
+            # A round trip after the greeting shows everything sent so far was handled.
+            probe = YClient(scene.ws(), scene.party_a.cookie)
+            async with probe:
+                await asyncio.wait_for(probe.synced.wait(), 10)
+            assert watcher.denied == []  # nothing written, so nothing refused
+        after = scene.mediator.get(f"/api/v1/drafts/{scene.draft_id}").json()["version"]
+        assert after == version
+
+    asyncio.run(run())

@@ -1,0 +1,198 @@
+"""Chromium on the draft editor page: two people type into the same draft and each sees the other's
+text (with their named carets); an observer reads along but cannot type; the parties approve,
+the mediator freezes, and every open editor turns read-only; the versions can be compared."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.drafts.scenario import DraftScene, Person, draft_scene
+from tests.live import live_server
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
+
+ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+EDITOR = "#draft-editor .ProseMirror"
+# The approvals panel polls every few seconds; allow a few rounds.
+POLLED = 15_000
+
+
+@pytest.fixture(scope="module")
+def scene(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DraftScene]:
+    with live_server(tmp_path_factory.mktemp("editor-browser")) as server:
+        yield draft_scene(server)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+def open_draft(browser: Any, scene: DraftScene, person: Person, draft_id: int, *,
+               mobile: bool = False) -> Any:
+    """A signed-in browser of its own (the session cookie from the API login) on the draft."""
+    viewport = {"width": 390, "height": 844} if mobile else {"width": 1280, "height": 900}
+    context = browser.new_context(locale="ru-RU", viewport=viewport)
+    context.add_cookies([{"name": "odr_session", "value": person.client.cookies["odr_session"],
+                          "url": scene.server.url}])
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{scene.server.url}/drafts/{draft_id}")
+    try:
+        page.wait_for_selector("#draft-status[data-state=connected]")
+    except Exception as exc:  # say what the page and the server saw
+        state = page.evaluate("window.odrDraft && JSON.stringify({connected: "
+                              "odrDraft.provider.wsconnected, synced: odrDraft.provider.synced})")
+        raise AssertionError(
+            f"{person.name} never synced draft {draft_id}: {state} "
+            f"{page.locator('#draft-status').inner_text()!r} {errors}\n"
+            + "\n".join(scene.server.output[-40:])
+        ) from exc
+    page.errors = errors
+    return page
+
+
+def type_at_end(page: Any, text: str) -> None:
+    page.click(EDITOR)
+    page.keyboard.press("Control+End")
+    page.keyboard.press("Enter")
+    page.keyboard.type(text)
+
+
+def api_draft(person: Person, draft_id: int) -> dict[str, Any]:
+    response = person.get(f"/api/v1/drafts/{draft_id}")
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def test_two_people_type_and_see_each_other_an_observer_cannot(
+    scene: DraftScene, browser: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    template_line = next(line for line in scene.text().splitlines() if line.strip())
+    mediator = open_draft(browser, scene, scene.mediator, scene.draft_id)
+    party = open_draft(browser, scene, scene.party_a, scene.draft_id, mobile=True)
+
+    # Both see the template the server wrote into the Yjs document, in an editable editor.
+    for page in (mediator, party):
+        expect(page.locator(EDITOR)).to_contain_text(template_line)
+        expect(page.locator(EDITOR)).to_have_attribute("contenteditable", "true")
+        expect(page.locator("#draft-toolbar")).to_be_visible()
+
+    type_at_end(mediator, "Медиатор: срок исполнения тридцать дней.")
+    type_at_end(party, "Сторона А: оплата двумя частями.")
+
+    expect(party.locator(EDITOR)).to_contain_text("Медиатор: срок исполнения тридцать дней.")
+    expect(mediator.locator(EDITOR)).to_contain_text("Сторона А: оплата двумя частями.")
+    # Each one's caret carries their name, in the other's editor.
+    caret = mediator.locator(".collaboration-carets__label", has_text="Ерлан Қасымов")
+    expect(caret).to_be_visible()
+    expect(mediator.locator("#draft-presence")).to_contain_text("Ерлан Қасымов")
+
+    # The server's reading of the document holds both.
+    text = scene.text()
+    assert "Медиатор: срок исполнения тридцать дней." in text
+    assert "Сторона А: оплата двумя частями." in text
+
+    # An observer reads along, plainly told they cannot change anything.
+    observer = open_draft(browser, scene, scene.observer(), scene.draft_id)
+    expect(observer.locator(EDITOR)).to_contain_text("Сторона А: оплата двумя частями.")
+    expect(observer.locator(EDITOR)).to_have_attribute("contenteditable", "false")
+    expect(observer.locator("#draft-banner-reader")).to_be_visible()
+    expect(observer.locator("#draft-toolbar")).to_be_hidden()
+    assert observer.evaluate("window.odrDraft.editor.isEditable") is False
+    observer.click(EDITOR)
+    observer.keyboard.press("Control+End")
+    observer.keyboard.type("OBSERVER WAS HERE")
+    # ...and the editors go on working: a new line from the party reaches the observer.
+    type_at_end(party, "Сторона А: ещё один пункт.")
+    expect(observer.locator(EDITOR)).to_contain_text("Сторона А: ещё один пункт.")
+    expect(observer.locator(EDITOR)).not_to_contain_text("OBSERVER WAS HERE")
+    assert "OBSERVER WAS HERE" not in scene.text()
+
+    for page in (mediator, party, observer):
+        assert page.errors == []
+        page.context.close()
+
+
+def test_approve_compare_versions_and_freeze(scene: DraftScene, browser: Any) -> None:
+    from playwright.sync_api import expect
+
+    created = scene.mediator.post(f"/api/v1/cases/{scene.case_id}/drafts",
+                                  {"language": "ru", "template": "default"})
+    assert created.status_code == 201, created.text
+    draft_id = created.json()["id"]
+
+    mediator = open_draft(browser, scene, scene.mediator, draft_id)
+    party_a = open_draft(browser, scene, scene.party_a, draft_id)
+    party_b = open_draft(browser, scene, scene.party_b, draft_id, mobile=True)
+    expect(mediator.locator("#draft-freeze")).to_be_disabled()
+    expect(mediator.locator("#draft-approve")).to_have_count(0)
+
+    type_at_end(party_a, "Сторона А вносит правку перед одобрением.")
+    expect(party_b.locator(EDITOR)).to_contain_text("Сторона А вносит правку перед одобрением.")
+    # Wait until the server has counted the edit, so the approvals are for the edited text.
+    wanted = "Сторона А вносит правку перед одобрением."
+    expect(party_a.locator("#draft-version")).not_to_have_attribute(
+        "data-version", str(created.json()["version"]), timeout=POLLED)
+    assert wanted in api_draft(scene.party_a, draft_id)["text"]
+
+    party_a.click("#draft-approve")
+    expect(party_a.locator("#draft-approve")).to_be_disabled()
+    party_b.click("#draft-approve")
+    expect(party_b.locator("#draft-approve")).to_be_disabled()
+
+    # The mediator's panel shows both approvals, and freezing becomes possible.
+    expect(mediator.locator("#draft-parties .approval-current")).to_have_count(2, timeout=POLLED)
+    expect(mediator.locator("#draft-freeze")).to_be_enabled(timeout=POLLED)
+
+    # The differences between the first version and the approved one show the party's line.
+    mediator.click("#draft-versions summary")
+    expect(mediator.locator("#draft-diff-from option").first).to_be_attached()
+    options = mediator.locator("#draft-diff-from option")
+    assert options.count() >= 2
+    mediator.select_option("#draft-diff-from", index=0)
+    mediator.select_option("#draft-diff-to", index=options.count() - 1)
+    mediator.click("#draft-compare")
+    expect(mediator.locator("#draft-diff .diff-insert", has_text=wanted)).to_have_count(1)
+
+    mediator.once("dialog", lambda dialog: dialog.accept())
+    mediator.click("#draft-freeze")
+    expect(mediator.locator("#draft-banner-frozen")).to_be_visible()
+    sha256 = api_draft(scene.mediator, draft_id)["frozen_sha256"]
+    assert re.fullmatch(r"[0-9a-f]{64}", sha256 or "")
+    expect(mediator.locator("#draft-sha256")).to_have_text(sha256)
+    expect(mediator.locator(EDITOR)).to_have_attribute("contenteditable", "false")
+
+    # The parties' open editors learn of it and stop taking input.
+    for page in (party_a, party_b):
+        expect(page.locator("#draft-banner-frozen")).to_be_visible(timeout=POLLED)
+        expect(page.locator(EDITOR)).to_have_attribute("contenteditable", "false")
+        expect(page.locator("#draft-toolbar")).to_be_hidden()
+    frozen_text = api_draft(scene.party_a, draft_id)["text"]
+    party_a.click(EDITOR)
+    party_a.keyboard.type("AFTER FREEZE")
+    expect(party_a.locator(EDITOR)).not_to_contain_text("AFTER FREEZE")
+    assert api_draft(scene.party_a, draft_id)["text"] == frozen_text
+
+    for page in (mediator, party_a, party_b):
+        assert page.errors == []
+        page.context.close()

@@ -1,0 +1,99 @@
+"""Media through the real server: aiortc participants signalling over the room WebSocket.
+
+A mediator (blue), party A (red) and party B (green) see and hear each other in the joint
+session; when the mediator takes A into a caucus, B receives no RTP packet and no frame of the
+caucus while its members keep receiving each other; after the recall B receives them again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from typing import Any
+
+from tests.rooms.conftest import Cast, Peer, Server, joined
+from tests.rooms.media_client import MediaClient, eventually
+from tests.rooms.test_socket import admit_all
+
+
+async def pump(peer: Peer, client: MediaClient) -> None:
+    """Own the peer's socket from now on: answer the relay, keep everything else."""
+    while True:
+        msg: dict[str, Any] = json.loads(await peer.ws.recv())
+        if msg["type"] == "publish.answer":
+            await client.publish_answer(msg["sdp"])
+        elif msg["type"] == "subscribe.offer":
+            answer = await client.subscribe_offer(msg["sdp"], msg["tracks"])
+            await peer.send("subscribe.answer", sdp=answer)
+        else:
+            peer.backlog.append(msg)
+
+
+def latest_state(peer: Peer) -> dict[str, Any]:
+    return next((m for m in reversed(peer.backlog) if m["type"] == "state"), {})
+
+
+async def window(client: MediaClient, seconds: float) -> tuple[dict[int, int], dict[str, int]]:
+    packets, frames = dict(client.packets_by_ssrc), dict(client.frames)
+    await asyncio.sleep(seconds)
+    return ({s: n - packets.get(s, 0) for s, n in client.packets_by_ssrc.items()},
+            {c: n - frames.get(c, 0) for c, n in client.frames.items()})
+
+
+def test_caucus_cuts_media_off_from_the_other_side_until_recall(
+    room_server: Server, people: Cast
+) -> None:
+    server, cast = room_server, people
+    case_id = server.case(cast)
+
+    async def scenario() -> None:
+        async with (joined(server, cast.mediator, case_id) as med,
+                    joined(server, cast.party_a, case_id) as a,
+                    joined(server, cast.party_b, case_id) as b):
+            await admit_all(med, (a, cast.party_a.id), (b, cast.party_b.id))
+            clients = {
+                "med": MediaClient(cast.mediator.id, "blue"),
+                "a": MediaClient(cast.party_a.id, "red"),
+                "b": MediaClient(cast.party_b.id, "green"),
+            }
+            peers = {"med": med, "a": a, "b": b}
+            tasks = [asyncio.ensure_future(pump(peers[k], clients[k])) for k in peers]
+            try:
+                for key, client in clients.items():
+                    await peers[key].send("publish.offer", sdp=await client.publish_offer())
+                cm, ca, cb = clients["med"], clients["a"], clients["b"]
+
+                def sees(client: MediaClient, *colours: str) -> Callable[[], bool]:
+                    return lambda: all(client.frames[c] >= 5 for c in colours)
+
+                await eventually(sees(cm, "red", "green"), 20, "mediator sees both sides")
+                await eventually(sees(ca, "blue", "green"), 20, "A sees mediator and B")
+                await eventually(sees(cb, "blue", "red"), 20, "B sees mediator and A")
+                caucus_ssrcs = {s for s, u in cb.ssrc_owner.items()
+                                if u in (cast.mediator.id, cast.party_a.id)}
+                assert caucus_ssrcs
+
+                await med.send("caucus.open", members=[cast.party_a.id])
+                await eventually(lambda: len(latest_state(med).get("channels", {})) == 2,
+                                 10, "caucus opened")
+                await asyncio.sleep(0.5)  # the routing change and packets already on the wire
+                packets, frames = await window(cb, 1.5)
+                assert sum(packets.get(s, 0) for s in caucus_ssrcs) == 0
+                assert frames.get("red", 0) == 0 and frames.get("blue", 0) == 0
+                # Inside the caucus, A and the mediator keep receiving each other.
+                _, frames_a = await window(ca, 1.0)
+                assert frames_a.get("blue", 0) > 0 and frames_a.get("green", 0) == 0
+
+                await med.send("recall")
+                red, blue = cb.frames["red"], cb.frames["blue"]
+                await eventually(lambda: cb.frames["red"] > red + 5
+                                 and cb.frames["blue"] > blue + 5, 20, "B receives again")
+            finally:
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                for client in clients.values():
+                    await client.close()
+
+    asyncio.run(asyncio.wait_for(scenario(), 90))
