@@ -373,6 +373,7 @@ class LiveRoom:
         """Give the relay each member's new set of publishers; send any new offer."""
         while self._media_dirty:
             self._media_dirty = False
+            changes: list[tuple[Seat, set[int]]] = []
             for uid in list(self.seats):
                 seat = self._seat(uid)
                 if seat is None:
@@ -382,7 +383,10 @@ class LiveRoom:
                     continue
                 self._refresh.discard(uid)
                 self.sources[uid] = wanted
-                await self._offer(seat, wanted)
+                changes.append((seat, wanted))
+            # All at once: the relay may wait for one member's pending answer, and nobody's
+            # cut-off should wait behind a slow browser.
+            await asyncio.gather(*(self._offer(seat, wanted) for seat, wanted in changes))
 
     async def _offer(self, seat: Seat, wanted: set[int]) -> None:
         assert self.relay is not None
