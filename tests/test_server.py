@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
 import threading
@@ -16,6 +15,7 @@ import httpx2
 import pytest
 
 from tests.harness import FAST_HASHING
+from tests.live import free_port
 
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 20.0
@@ -40,13 +40,6 @@ DOCUMENTED = {
     "/api/v1/cases/{case_id}/sessions": {"post"},
     "/healthz": {"get"},
 }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @dataclass

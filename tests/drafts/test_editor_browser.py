@@ -5,22 +5,17 @@ the mediator freezes, and every open editor turns read-only; the versions can be
 from __future__ import annotations
 
 import re
-import shutil
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from tests.browser import ARGS, CHROMIUM, needs_chromium
 from tests.drafts.scenario import DraftScene, Person, draft_scene
 from tests.live import live_server
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
+pytestmark = needs_chromium
 
-ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
 EDITOR = "#draft-editor .ProseMirror"
 # The approvals panel polls every few seconds; allow a few rounds.
 POLLED = 15_000

@@ -3,20 +3,14 @@
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 
-import pytest
-
+from tests.browser import ARGS, CHROMIUM, needs_chromium
 from tests.drafts.scenario import draft_scene
 from tests.live import live_server
 
-CHROMIUM = shutil.which("chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
-
-@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
+@needs_chromium
 def test_a_party_signs_from_the_page(tmp_path: Path) -> None:
     from playwright.sync_api import expect, sync_playwright
 
