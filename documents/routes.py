@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, WebSocket, WebSocketDisconnect, status
 from fastapi.responses import RedirectResponse, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocketState
 
 from documents import agreement_routes, service
@@ -40,6 +41,7 @@ from odr.deps import (
 )
 from odr.errors import Refused
 from odr.forms import FormInvalid, parse, read_form
+from odr.schemas import MAX_ID
 from odr.services import Services
 from odr.templating import Pages
 
@@ -187,6 +189,34 @@ class SocketConnection:
 
     async def send(self, data: bytes) -> None:
         await self.websocket.send_bytes(data)
+
+    async def close(self) -> None:
+        await self.websocket.close(code=1011)
+
+
+class DraftSocketShortcut:
+    """Serves ``/ws/drafts/{id}`` straight from the server, in front of the middleware stack.
+
+    Every message a draft room forwards went through six layers of ASGI middleware wrappers
+    (errors, telemetry, body limits, exceptions) that do nothing for a WebSocket; at typing
+    rates that was a quarter of the server's CPU. Everything else goes to the app as usual.
+    """
+
+    PREFIX = "/ws/drafts/"
+
+    def __init__(self, inner: ASGIApp, app: ASGIApp) -> None:
+        self.inner = inner
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] == "websocket" and path.startswith(self.PREFIX):
+            tail = path[len(self.PREFIX):]
+            if tail.isdigit() and 1 <= int(tail) <= MAX_ID:
+                scope["app"] = self.app
+                await draft_socket(WebSocket(scope, receive, send), int(tail))
+                return
+        await self.inner(scope, receive, send)
 
 
 @router.websocket("/ws/drafts/{draft_id}")

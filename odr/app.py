@@ -68,6 +68,10 @@ def create_app(settings: Settings | None = None, *, migrate_on_start: bool = Tru
     app.include_router(room_routes.router)
     app.include_router(document_routes.router)
 
+    build_stack = app.build_middleware_stack
+    app.build_middleware_stack = (  # type: ignore[method-assign]
+        lambda: document_routes.DraftSocketShortcut(build_stack(), app))
+
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
