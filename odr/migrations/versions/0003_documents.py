@@ -12,7 +12,6 @@ import sqlmodel
 import sqlmodel.sql.sqltypes
 from alembic import op
 
-
 revision: str = '0003_documents'
 down_revision: str | None = '0001'
 branch_labels: str | Sequence[str] | None = ('documents',)
