@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocketState
 
 from documents import agreement_routes, service
+from documents.direct_frames import direct_frames
 from documents.draft_room import WriteRefused
 from documents.runtime import Documents, DocumentsRuntime, runtime
 from documents.schemas import (
@@ -186,9 +187,11 @@ class SocketConnection:
         self.websocket = websocket
         self.user_id = user_id
         self.can_write = can_write
+        self.direct = direct_frames(websocket)
 
     async def send(self, data: bytes) -> None:
-        await self.websocket.send_bytes(data)
+        if self.direct is None or not self.direct.send(data):
+            await self.websocket.send_bytes(data)
 
     async def close(self) -> None:
         await self.websocket.close(code=1011)
@@ -261,10 +264,12 @@ async def draft_socket(websocket: WebSocket, draft_id: PathId) -> None:
             pass
         finally:
             await docs.rooms.disconnect(room, connection)
-            if websocket.application_state == WebSocketState.CONNECTED:
+            # A client that said goodbye (or vanished) needs no close frame from us.
+            if (websocket.application_state == WebSocketState.CONNECTED
+                    and websocket.client_state == WebSocketState.CONNECTED):
                 try:
                     await websocket.close()
-                except RuntimeError:
+                except (RuntimeError, WebSocketDisconnect):
                     pass
 
 
