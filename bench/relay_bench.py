@@ -126,8 +126,14 @@ class ClipTrack(MediaStreamTrack):
 # --- The relay, in its own process -------------------------------------------------------------
 
 
-def relay_process(conn: Connection) -> None:
-    asyncio.run(serve(conn))
+def relay_process(conn: Connection, loop: str) -> None:
+    # In the service the relay runs on uvicorn's loop, which is uvloop (uvicorn[standard]).
+    if loop == "uvloop":
+        import uvloop
+
+        uvloop.run(serve(conn))
+    else:
+        asyncio.run(serve(conn))
 
 
 async def serve(conn: Connection) -> None:
@@ -168,10 +174,10 @@ async def serve(conn: Connection) -> None:
 
 
 class RelayHandle:
-    def __init__(self) -> None:
+    def __init__(self, loop: str) -> None:
         context = multiprocessing.get_context("spawn")
         self.conn, child = context.Pipe()
-        self.process = context.Process(target=relay_process, args=(child,), daemon=True)
+        self.process = context.Process(target=relay_process, args=(child, loop), daemon=True)
         self.process.start()
         self._lock = asyncio.Lock()
 
@@ -282,8 +288,8 @@ class Result:
 
 
 async def one_run(size: int, clip: tuple[list[bytes], list[bytes]], *, window: float,
-                  profile: bool) -> Result:
-    relay = RelayHandle()
+                  profile: bool, loop: str) -> Result:
+    relay = RelayHandle(loop)
     people = [Participant(i + 1, clip) for i in range(size)]
     late = Participant(1000, None, decode=True)
     try:
@@ -340,6 +346,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--window", type=float, default=10.0, help="seconds measured per run")
     parser.add_argument("--profile", action="store_true", help="cProfile the relay (last size)")
+    parser.add_argument("--loop", choices=["uvloop", "asyncio"], default="uvloop",
+                        help="the relay's event loop (the service runs uvloop)")
     args = parser.parse_args()
 
     started = time.monotonic()
@@ -355,7 +363,8 @@ def main() -> None:
         results = []
         for run in range(args.runs):
             profile = args.profile and size == args.sizes[-1] and run == args.runs - 1
-            results.append(asyncio.run(one_run(size, clip, window=args.window, profile=profile)))
+            results.append(asyncio.run(one_run(size, clip, window=args.window, profile=profile,
+                                              loop=args.loop)))
         def med(name: str, results: list[Result] = results) -> float:
             return float(statistics.median(getattr(r, name) for r in results))
         cores = med("cores")

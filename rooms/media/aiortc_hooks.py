@@ -23,6 +23,9 @@ Hooks:
 - ``restrict_codecs``: the answer to a publisher offers only codecs the relay can forward as is.
 - ``offered_addresses``: which local addresses aioice gathers host candidates on (it leaves out
   loopback, which tests and a laptop need).
+- ``ntp_time`` / ``ms_since_ntp_epoch``: the same clock readings as ``aiortc.clock``'s, without
+  building a ``datetime`` for each: the sender stamps every RTP packet it forwards with the
+  time, and that was a tenth of the relay's CPU in an 8-person room.
 """
 
 from __future__ import annotations
@@ -32,12 +35,14 @@ import contextvars
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import aioice.ice
 import aiortc
+import aiortc.clock
 import aiortc.rtcrtpreceiver
 from aiortc import RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
 from aiortc.jitterbuffer import JitterFrame
@@ -61,7 +66,7 @@ _host_addresses: contextvars.ContextVar[list[str] | None] = contextvars.ContextV
 
 
 def install() -> None:
-    """Apply the two module-level patches (idempotent). Raises on an unexpected aiortc."""
+    """Apply the module-level patches (idempotent). Raises on an unexpected aiortc."""
     global _installed
     if _installed:
         return
@@ -72,7 +77,25 @@ def install() -> None:
         )
     aiortc.rtcrtpreceiver.decoder_worker = _decoder_worker
     aioice.ice.get_host_addresses = _get_host_addresses
+    _set(aiortc.clock, "current_ntp_time", ntp_time)
+    _set(aiortc.clock, "current_ms", ms_since_ntp_epoch)
     _installed = True
+
+
+# --- The clock --------------------------------------------------------------------------------
+
+NTP_UNIX_OFFSET = 2_208_988_800  # seconds from 1900-01-01 (NTP) to 1970-01-01 (Unix)
+
+
+def ntp_time() -> int:
+    """``aiortc.clock.current_ntp_time``: now as 32.32 fixed-point NTP, to the microsecond."""
+    seconds, micros = divmod(time.time_ns() // 1000, 1_000_000)
+    return ((seconds + NTP_UNIX_OFFSET) << 32) | ((micros << 32) // 1_000_000)
+
+
+def ms_since_ntp_epoch() -> int:
+    """``aiortc.clock.current_ms``: milliseconds since the NTP epoch."""
+    return time.time_ns() // 1_000_000 + NTP_UNIX_OFFSET * 1000
 
 
 def _require(obj: object, name: str) -> Any:

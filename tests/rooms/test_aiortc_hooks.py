@@ -12,6 +12,7 @@ from typing import Any
 
 import aioice.ice
 import aiortc
+import aiortc.clock
 import aiortc.rtcrtpreceiver
 import av
 import pytest
@@ -89,6 +90,28 @@ def test_pinned_version_and_module_patches() -> None:
     assert aiortc.__version__ == hooks.AIORTC_VERSION
     assert aiortc.rtcrtpreceiver.decoder_worker is hooks._decoder_worker
     assert aioice.ice.get_host_addresses is hooks._get_host_addresses
+
+
+def test_the_fast_clock_reads_what_aiortc_s_clock_reads() -> None:
+    hooks.install()
+    assert aiortc.clock.current_ntp_time is hooks.ntp_time
+    assert aiortc.clock.current_ms is hooks.ms_since_ntp_epoch
+
+    def theirs_ntp() -> int:
+        return aiortc.clock.datetime_to_ntp(aiortc.clock.current_datetime())
+
+    def theirs_ms() -> int:
+        delta = aiortc.clock.current_datetime() - aiortc.clock.NTP_EPOCH
+        return int(delta.total_seconds() * 1000)
+
+    for _ in range(1000):  # each reading lies between two of aiortc's, a microsecond apart
+        before, ours, after = theirs_ntp(), hooks.ntp_time(), theirs_ntp()
+        one_us = (1 << 32) // 1_000_000 + 1
+        assert before - one_us <= ours <= after + one_us
+        before_ms, ours_ms, after_ms = theirs_ms(), hooks.ms_since_ntp_epoch(), theirs_ms()
+        assert before_ms - 1 <= ours_ms <= after_ms + 1
+    stamp = aiortc.clock.datetime_from_ntp(hooks.ntp_time())
+    assert abs((stamp - aiortc.clock.current_datetime()).total_seconds()) < 0.1
 
 
 def test_pass_through_hands_encoded_frames_to_the_loop_and_ends() -> None:
