@@ -7,7 +7,7 @@ from zoneinfo import available_timezones
 from fastapi import APIRouter, BackgroundTasks, Request, Response, status
 
 from odr import accounts, audit, cases, mail, register
-from odr.cookies import clear_session, set_session
+from odr.cookies import clear_session, set_session, sign_in
 from odr.deps import (
     SESSION_COOKIE,
     Administrator,
@@ -70,10 +70,7 @@ async def register_account(
 ) -> UserPublic:
     """Create a citizen's account and sign in."""
     user = await accounts.create_user(data, session=session, hashing=svc.hashing)
-    token, _ = await accounts.start_session(user, ip=client_ip(request), session=session,
-                                            settings=svc.settings)
-    await session.commit()
-    set_session(response, token, svc.settings)
+    await sign_in(response, user, request=request, session=session, settings=svc.settings)
     return user_public(user)
 
 
@@ -86,10 +83,7 @@ async def login(
         data.email, data.password, ip=client_ip(request), session=session,
         hashing=svc.hashing, settings=svc.settings,
     )
-    token, _ = await accounts.start_session(user, ip=client_ip(request), session=session,
-                                            settings=svc.settings)
-    await session.commit()
-    set_session(response, token, svc.settings)
+    await sign_in(response, user, request=request, session=session, settings=svc.settings)
     return user_public(user)
 
 

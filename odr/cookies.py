@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from sqlmodel.ext.asyncio.session import AsyncSession
+from starlette.requests import Request
 from starlette.responses import Response
 
-from odr.deps import CSRF_COOKIE, LANG_COOKIE, SESSION_COOKIE
+from odr import accounts
+from odr.deps import CSRF_COOKIE, LANG_COOKIE, SESSION_COOKIE, client_ip
+from odr.models import User
 from odr.settings import Settings
 
 
@@ -13,6 +17,15 @@ def set_session(response: Response, token: str, settings: Settings) -> None:
         SESSION_COOKIE, token, max_age=settings.session_days * 86400, httponly=True,
         samesite="lax", secure=settings.secure_cookies, path="/",
     )
+
+
+async def sign_in(response: Response, user: User, *, request: Request, session: AsyncSession,
+                  settings: Settings) -> None:
+    """Open a browser session for ``user``, commit, and put its cookie on ``response``."""
+    token, _ = await accounts.start_session(user, ip=client_ip(request), session=session,
+                                            settings=settings)
+    await session.commit()
+    set_session(response, token, settings)
 
 
 def clear_session(response: Response, settings: Settings) -> None:

@@ -18,7 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from odr import access, accounts, audit, cases, mail, register
 from odr.access import Action, GlobalAction
-from odr.cookies import clear_session, set_language, set_session
+from odr.cookies import clear_session, set_language, set_session, sign_in
 from odr.deps import (
     SESSION_COOKIE,
     CaseAccess,
@@ -147,18 +147,20 @@ async def login_submit(p: PageDep) -> Response:
             data.email, data.password, ip=client_ip(p.request), session=p.session,
             hashing=p.svc.hashing, settings=p.svc.settings,
         )
-        token, _ = await accounts.start_session(user, ip=client_ip(p.request),
-                                                session=p.session, settings=p.svc.settings)
-        await p.session.commit()
-    except FormInvalid as exc:
-        return p.render("login.html", 422, next=next_url, values=exc.values, errors=exc.errors)
-    except Refused as exc:
-        err = refusal_as_form_error(exc, values, p.tr)
-        return p.render("login.html", exc.status_code, next=next_url, values=values,
-                        errors=err.errors)
+    except (FormInvalid, Refused) as exc:
+        return _account_form_error(p, "login.html", exc, values, next_url)
     response = redirect(next_url)
-    set_session(response, token, p.svc.settings)
+    await sign_in(response, user, request=p.request, session=p.session, settings=p.svc.settings)
     return response
+
+
+def _account_form_error(p: PageDep, template: str, exc: FormInvalid | Refused,
+                        values: dict[str, str], next_url: str) -> Response:
+    """The sign-in or sign-up form again, with the reason beside its field."""
+    if isinstance(exc, FormInvalid):
+        return p.render(template, 422, next=next_url, values=exc.values, errors=exc.errors)
+    err = refusal_as_form_error(exc, values, p.tr)
+    return p.render(template, exc.status_code, next=next_url, values=values, errors=err.errors)
 
 
 @router.get("/signup")
@@ -174,17 +176,10 @@ async def signup_submit(p: PageDep) -> Response:
     try:
         data = parse(Registration, values, p.tr)
         user = await accounts.create_user(data, session=p.session, hashing=p.svc.hashing)
-        token, _ = await accounts.start_session(user, ip=client_ip(p.request),
-                                                session=p.session, settings=p.svc.settings)
-        await p.session.commit()
-    except FormInvalid as exc:
-        return p.render("signup.html", 422, next=next_url, values=exc.values, errors=exc.errors)
-    except Refused as exc:
-        err = refusal_as_form_error(exc, values, p.tr)
-        return p.render("signup.html", exc.status_code, next=next_url, values=values,
-                        errors=err.errors)
+    except (FormInvalid, Refused) as exc:
+        return _account_form_error(p, "signup.html", exc, values, next_url)
     response = redirect(next_url + ("&" if "?" in next_url else "?") + "done=welcome")
-    set_session(response, token, p.svc.settings)
+    await sign_in(response, user, request=p.request, session=p.session, settings=p.svc.settings)
     return response
 
 

@@ -8,7 +8,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -37,7 +36,7 @@ class LiveServer:
 
 @contextmanager
 def live_server(data_dir: Path, *, timeout: float = 30.0, **env: str) -> Iterator[LiveServer]:
-    """Start ``odr run`` with its own data folder; wait for /healthz; stop it afterwards."""
+    """Start ``odr run`` with its own data folder; wait until it serves; stop it afterwards."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     environ = os.environ | {
@@ -50,28 +49,28 @@ def live_server(data_dir: Path, *, timeout: float = 30.0, **env: str) -> Iterato
     )
     server = LiveServer(url, process)
 
+    listening = threading.Event()  # uvicorn said it is serving, or the output ended
+    serving: list[bool] = []
+
     def pump() -> None:
         assert process.stdout is not None
         for line in process.stdout:
             server.output.append(line.rstrip("\n"))
             if match := DEMO_LINE.match(line.rstrip("\n")):
                 server.logins[match[1]] = (match[2], match[3])
+            if "Uvicorn running on" in line:
+                serving.append(True)
+                listening.set()
+        listening.set()
 
     reader = threading.Thread(target=pump, daemon=True)
     reader.start()
     try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError("server exited:\n" + "\n".join(server.output))
-            try:
-                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise TimeoutError("server did not start:\n" + "\n".join(server.output))
-            time.sleep(0.05)
+        if not listening.wait(timeout):
+            raise TimeoutError("server did not start:\n" + "\n".join(server.output))
+        if not serving:
+            raise RuntimeError("server exited:\n" + "\n".join(server.output))
+        assert httpx.get(url + "/healthz", timeout=5).status_code == 200
         yield server
     finally:
         process.terminate()
