@@ -49,9 +49,12 @@ FORWARDED_CODECS = {"audio": {"audio/opus"}, "video": {"video/vp8"}}
 #: Frames a subscriber's track holds when its sender falls behind (about two seconds of
 #: video); past that it drops them and waits for a keyframe.
 MAX_QUEUED_FRAMES = 64
-#: A keyframe request to a publisher counts as pending this long (seconds): requests from
-#: other viewers meanwhile are covered by it.
-KEYFRAME_REQUEST_WINDOW = 0.3
+#: Keyframe requests to one publisher are at least this far apart (seconds). Chromium's
+#: encoder ignores a request that comes within 300 ms of the one before (libwebrtc's
+#: ``EncoderRtcpFeedback``), so a request sent sooner would be lost. While any viewer still
+#: waits for a keyframe, the source asks again at this pace: that also covers a request
+#: that the publisher ignored or the network lost.
+KEYFRAME_REQUEST_INTERVAL = 0.4
 #: How long a new subscriber offer waits for the answer to the previous one (seconds).
 ANSWER_WAIT = 5.0
 
@@ -81,20 +84,22 @@ class RelayTrack(MediaStreamTrack):
         # The msid track id of the subscriber offer: the same for every viewer of a source.
         return self.source.id
 
-    def push(self, packet: av.Packet[Any], keyframe: bool) -> None:
+    def push(self, packet: av.Packet[Any], keyframe: bool) -> bool:
+        """Queue a frame for the sender; return True while this track waits for a keyframe."""
         if self.readyState != "live":
-            return
+            return False
         if self._need_keyframe:
             if not keyframe:
-                return
+                return True
             self._need_keyframe = False
         if len(self._frames) >= MAX_QUEUED_FRAMES:
             self.restart()
             self.source.request_keyframe()
-            return
+            return self._need_keyframe
         self._frames.append(packet)
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
+        return False
 
     def restart(self) -> None:
         """Forget queued frames and resume at the next keyframe."""
@@ -144,20 +149,25 @@ class SourceTrack:
         packet.pts = frame.timestamp
         packet.time_base = Fraction(1, codec.clockRate)
         keyframe = is_keyframe(self.kind, data)
-        if keyframe:
-            self._keyframe_requested = -1e9
+        waiting = False
         for outlet in self.outlets:
-            outlet.push(packet, keyframe)
+            waiting |= outlet.push(packet, keyframe)
+        if waiting:
+            self.request_keyframe()
 
     def end(self) -> None:
         self.ended = True
 
     def request_keyframe(self) -> None:
-        """Ask the publisher for a keyframe, unless a request is already on its way."""
+        """Ask the publisher for a keyframe, unless the last request is too recent.
+
+        A request held back here is not lost: the outlets that wait for a keyframe make the
+        next frame ask again (``on_frame``).
+        """
         if self.kind != "video" or self.ended:
             return
         now = time.monotonic()
-        if now - self._keyframe_requested < KEYFRAME_REQUEST_WINDOW:
+        if now - self._keyframe_requested < KEYFRAME_REQUEST_INTERVAL:
             return
         coroutine = hooks.request_keyframe(self.receiver)
         if coroutine is None:
