@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -36,7 +37,25 @@ HTTP_MESSAGES = {
 }
 
 
-def create_app(settings: Settings | None = None, *, migrate_on_start: bool = True) -> FastAPI:
+def freeze_startup_heap() -> None:
+    """Keep what start-up built (modules, routes, templates, PDF and crypto libraries) out of
+    every later garbage collection.
+
+    Start-up leaves about 230,000 tracked objects, and a full collection walks them all: 60 to
+    170 ms here (start-up's own full collections, seen with ``gc.callbacks``), during which the
+    event loop stands still: no draft edit, chat message or media packet moves in any room.
+    A long-running server meets one whenever enough new objects have survived. Frozen objects
+    are never collected, so this runs once, in the serving process, after start-up and a last
+    collection.
+    """
+    gc.collect()
+    gc.freeze()
+
+
+def create_app(settings: Settings | None = None, *, migrate_on_start: bool = True,
+               serving: bool = False) -> FastAPI:
+    """The application. ``serving``: this process serves it until it ends (``odr run``,
+    uvicorn's factory), rather than a test building many apps one after another."""
     settings = settings or Settings()
 
     @asynccontextmanager
@@ -53,6 +72,8 @@ def create_app(settings: Settings | None = None, *, migrate_on_start: bool = Tru
             ):
                 app.state.rooms = rooms_runtime
                 app.state.documents = documents_runtime
+                if serving:
+                    freeze_startup_heap()
                 yield
         finally:
             await services.close()
@@ -140,4 +161,4 @@ def create_app(settings: Settings | None = None, *, migrate_on_start: bool = Tru
 
 def app_from_environment() -> FastAPI:
     """Entry for ``uvicorn --factory odr.app:app_from_environment``."""
-    return create_app()
+    return create_app(serving=True)

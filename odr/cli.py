@@ -104,8 +104,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not args.no_demo:
             asyncio.run(_demo(settings, only_if_empty=True, url=f"http://{args.host}:{args.port}"))
         print(f"Serving on http://{args.host}:{args.port}")
-        uvicorn.run(create_app(settings, migrate_on_start=False), host=args.host, port=args.port,
-                    proxy_headers=True, log_level="info")
+        app = create_app(settings, migrate_on_start=False, serving=True)
+        uvicorn.run(app, host=args.host, port=args.port, proxy_headers=True, log_level="info")
         return 0
     if args.command == "create-user":
         password = sys.stdin.readline().rstrip("\n")
