@@ -146,14 +146,20 @@ class Server:
 
 class NodeServer(Server):
     @classmethod
-    def start(cls, work: Path) -> NodeServer:
+    def start(cls, work: Path, *, leveldb: bool = False) -> NodeServer:
+        """The reference server; with ``leveldb``, in its own persistent mode (``YPERSISTENCE``:
+        every update is handed to LevelDB through y-leveldb, asynchronously: it forwards
+        without waiting for the write, and LevelDB does not sync to disk)."""
         port = free_port()
-        log = work / f"node-{port}.log"
+        name = "node-ldb" if leveldb else "node"
+        log = work / f"{name}-{port}.log"
         env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(port)}
+        if leveldb:
+            env["YPERSISTENCE"] = str(work / f"leveldb-{port}")
         proc = subprocess.Popen(["node", str(NODE_SERVER)], cwd=BENCH, env=env,
                                 stdout=log.open("wb"), stderr=subprocess.STDOUT)
         wait_port(port, proc, log)
-        return cls("node", proc, port, log)
+        return cls(name, proc, port, log)
 
     def rooms(self, count: int, tag: str) -> list[str]:
         return [f"ws://127.0.0.1:{self.port}/bench-{tag}-{i}" for i in range(count)]
@@ -271,6 +277,7 @@ def run_load(server: Server, load: Load, rate: int, deflate: bool, frames: Path,
         print(f"    [{server.name}] {done.stderr.strip()[:500]}", file=sys.stderr)
     result: dict[str, Any] = json.loads(done.stdout)
     result["cpu_per_update_us"] = result["server_cpu_total"] / result["updates_sent"] * 1e6
+    result["sys_per_update_us"] = result["server_sys_total"] / result["updates_sent"] * 1e6
     result["server_cores"] = result["server_cpu_send"] / result["send_seconds"]
     result["client_cores"] = result["client_cpu"] / (result["send_seconds"]
                                                      + result["drain_seconds"])
@@ -348,7 +355,8 @@ def shorten(frame: str) -> str:
 
 COLUMNS = [
     ("p50 ms", "p50", "{:.2f}"), ("p95 ms", "p95", "{:.2f}"), ("p99 ms", "p99", "{:.2f}"),
-    ("CPU/upd us", "cpu_per_update_us", "{:.0f}"), ("srv cores", "server_cores", "{:.2f}"),
+    ("CPU/upd us", "cpu_per_update_us", "{:.0f}"), ("of it sys", "sys_per_update_us", "{:.0f}"),
+    ("srv cores", "server_cores", "{:.2f}"),
     ("cli cores", "client_cores", "{:.2f}"), ("delivered", "delivered", "{:.4f}"),
 ]
 
@@ -359,7 +367,7 @@ def median(runs: list[dict[str, Any]], key: str) -> float | None:
 
 
 def table(results: dict[tuple[str, bool, int], list[dict[str, Any]]]) -> str:
-    head = f"{'server':<6} {'deflate':<8} {'upd/s/room':>10} {'runs':>4}" + "".join(
+    head = f"{'server':<8} {'deflate':<8} {'upd/s/room':>10} {'runs':>4}" + "".join(
         f" {title:>10}" for title, _, _ in COLUMNS) + "  p99 of runs"
     lines = [head, "-" * len(head)]
     for (name, deflate, rate), runs in sorted(results.items(), key=lambda kv: (
@@ -371,7 +379,7 @@ def table(results: dict[tuple[str, bool, int], list[dict[str, Any]]]) -> str:
             value = median(runs, key)
             cells.append(f" {'-' if value is None else fmt.format(value):>10}")
         spread = ",".join("-" if r["p99"] is None else f"{r['p99']:.1f}" for r in runs)
-        lines.append(f"{name:<6} {mode:<8} {rate:>10} {len(runs):>4}" + "".join(cells)
+        lines.append(f"{name:<8} {mode:<8} {rate:>10} {len(runs):>4}" + "".join(cells)
                      + f"  {spread}")
     return "\n".join(lines)
 
@@ -382,7 +390,9 @@ def table(results: dict[tuple[str, bool, int], list[dict[str, Any]]]) -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--servers", default="odr,node", help="comma-separated: odr, node")
+    p.add_argument("--servers", default="odr,node,node-ldb",
+                   help="comma-separated: odr, node (the reference), node-ldb (the reference"
+                        " persisting to LevelDB)")
     p.add_argument("--rates", default="50,200", help="updates per second per room")
     p.add_argument("--deflate", default="off,on", help="permessage-deflate modes: off, on")
     p.add_argument("--runs", type=int, default=3, help="runs per configuration (medians)")
@@ -408,7 +418,7 @@ def main(argv: list[str] | None = None) -> int:
     modes = [m.strip() == "on" for m in args.deflate.split(",")]
     load = Load(args.rooms, args.clients, args.warmup, args.duration, args.drain)
 
-    if not NODE_SERVER.exists():
+    if not NODE_SERVER.exists() or not (BENCH / "node_modules" / "y-leveldb").exists():
         print("Installing the Node reference server and client (npm ci in bench/)")
         subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=BENCH, check=True)
 
@@ -429,8 +439,8 @@ def main(argv: list[str] | None = None) -> int:
             running: list[Server] = []
             try:
                 for name in servers:
-                    if name == "node":
-                        running.append(NodeServer.start(work))
+                    if name in ("node", "node-ldb"):
+                        running.append(NodeServer.start(work, leveldb=name == "node-ldb"))
                     else:
                         running.append(OdrServer.start(work, work / "data", logins,
                                                        deflate=deflate, ws=args.ws, app=args.app))
@@ -448,7 +458,7 @@ def main(argv: list[str] | None = None) -> int:
                             tag = f"{'d' if deflate else 'p'}{rate}r{run}"
                             r = run_load(server, load, rate, deflate, frames, tag)
                             results[(server.name, deflate, rate)].append(r)
-                            print(f"  {server.name:<5} deflate={'on' if deflate else 'off':<3}"
+                            print(f"  {server.name:<8} deflate={'on' if deflate else 'off':<3}"
                                   f" {rate:>4}/s run {run + 1}: p50 {r['p50']:.2f} p99"
                                   f" {r['p99']:.2f} ms, {r['cpu_per_update_us']:.0f} us/update,"
                                   f" server {r['server_cores']:.2f} cores, clients"

@@ -16,12 +16,13 @@ const log = (...a) => process.stderr.write(a.join(' ') + '\n')
 const now = () => performance.now()
 const CLK_TCK = 100 // Linux USER_HZ
 
-const serverCpu = () => {
-  // utime + stime (fields 14 and 15) of the whole process, all threads included, in seconds.
+const serverTimes = () => {
+  // utime and stime (fields 14 and 15) of the whole process, all threads included, in seconds.
   const stat = readFileSync(`/proc/${cfg.pid}/stat`, 'utf8')
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK
+  return { user: Number(fields[11]) / CLK_TCK, sys: Number(fields[12]) / CLK_TCK }
 }
+const serverCpu = () => { const t = serverTimes(); return t.user + t.sys }
 
 // Frames file: [u32 LE length][frame] repeated; frame i carries marker i.
 const frames = []
@@ -171,6 +172,7 @@ async function main () {
   start = now() + 20 - warmupN * period
   const expected = R * (cfg.clients - 1) * timedN
   const cpu0 = serverCpu()
+  const sys0 = serverTimes().sys
   const client0 = process.cpuUsage()
   const w0 = now() + 20
   await run()
@@ -180,6 +182,7 @@ async function main () {
   const drainUntil = now() + cfg.drain * 1000
   while (received < expected && now() < drainUntil) await sleep(5)
   const cpu1 = serverCpu()
+  const sys1 = serverTimes().sys
   const w1 = now()
   const client1 = process.cpuUsage(client0)
   stopping = true
@@ -199,6 +202,7 @@ async function main () {
     drain_seconds: (w1 - wSend) / 1000,
     server_cpu_send: cpuSend - cpu0,
     server_cpu_total: cpu1 - cpu0,
+    server_sys_total: sys1 - sys0,
     client_cpu: (client1.user + client1.system) / 1e6,
     p50: pct(50),
     p95: pct(95),
