@@ -79,7 +79,7 @@ async def create_draft(case_id: PathId, data: DraftCreate, user: OptionalUser,
     access.check_draft(DraftAction.create_draft, ca.subject, ca.case, None)
     draft = await docs.drafts.create(ca.case, data, creator=ca.user, session=session)
     await session.commit()
-    da = DraftAccess(draft, ca.case, ca.user, ca.participant)
+    da = DraftAccess(ca.case, ca.user, ca.participant, draft)
     return await docs.drafts.public(da, session=session)
 
 
@@ -89,7 +89,7 @@ async def list_drafts(case_id: PathId, user: OptionalUser, session: SessionDep,
     """The case's drafts the user may open."""
     ca = await load_case_access(case_id, user, Action.view_case, session)
     drafts = await service.drafts_of(ca.case, ca.subject, session=session)
-    return [await docs.drafts.public(DraftAccess(d, ca.case, ca.user, ca.participant),
+    return [await docs.drafts.public(DraftAccess(ca.case, ca.user, ca.participant, d),
                                      session=session) for d in drafts]
 
 

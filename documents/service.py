@@ -26,6 +26,7 @@ from documents.schemas import (
 )
 from odr import access, cases
 from odr.access import DraftAction, DraftScope, Subject
+from odr.deps import CaseAccess
 from odr.errors import N_, Conflict, NotFound, Refused, Unauthenticated
 from odr.i18n import Catalogues
 from odr.models import Case, CaseRole, CaseStatus, Participant, User, utcnow
@@ -39,17 +40,10 @@ def scope(draft: Draft) -> DraftScope:
 
 
 @dataclass
-class DraftAccess:
+class DraftAccess(CaseAccess):
     """A draft with its case and the asker; checked by the policy for the action asked."""
 
     draft: Draft
-    case: Case
-    user: User
-    participant: Participant | None
-
-    @property
-    def subject(self) -> Subject:
-        return Subject(self.user, self.participant)
 
     def may(self, action: DraftAction) -> bool:
         return access.may_draft(action, self.subject, self.case, scope(self.draft))
@@ -67,7 +61,7 @@ async def load_draft_access(
     case = await cases.get_case(draft.case_id, session=session)
     participant = await cases.participant_of(case.id or 0, user.id, session=session)
     access.check_draft(action, Subject(user, participant), case, scope(draft))
-    return DraftAccess(draft, case, user, participant)
+    return DraftAccess(case, user, participant, draft)
 
 
 class DraftService:

@@ -177,11 +177,7 @@ def check_draft(
     A caucus draft is visible to its members and the mediators only; observers and
     interpreters read but never write; a frozen draft takes no writes from anyone.
     """
-    user, role = subject.user, subject.case_role
-    if user is None:
-        raise Unauthenticated(N_("Please sign in first."))
-    if role is None:
-        raise NotFound(N_("No such case."))
+    user, role = _member(subject)
     if action is DraftAction.create_draft:
         _require(role in MEDIATORS, N_("Only the mediator can start a draft."))
         _when(case.status in SESSION_STATES,
@@ -227,11 +223,7 @@ SIGNATORIES = frozenset({CaseRole.party, CaseRole.mediator})
 
 def check_agreement(action: AgreementAction, subject: Subject, case: Case) -> None:
     """Everyone in the case reads the agreement; parties and the mediator sign; mediators file."""
-    user, role = subject.user, subject.case_role
-    if user is None:
-        raise Unauthenticated(N_("Please sign in first."))
-    if role is None:
-        raise NotFound(N_("No such case."))
+    _user, role = _member(subject)
     if action is AgreementAction.view_agreement:
         return
     if action is AgreementAction.sign_agreement:
@@ -270,6 +262,15 @@ def may(action: Action, subject: Subject, case: Case, *, registered_mediator: bo
     except Refused:
         return False
     return True
+
+
+def _member(subject: Subject) -> tuple[User, CaseRole]:
+    """The signed-in participant and their role; to anyone else the case does not exist."""
+    if subject.user is None:
+        raise Unauthenticated(N_("Please sign in first."))
+    if subject.case_role is None:
+        raise NotFound(N_("No such case."))
+    return subject.user, subject.case_role
 
 
 def _require(condition: bool, message: str) -> None:
