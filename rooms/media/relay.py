@@ -93,8 +93,7 @@ class RelayTrack(MediaStreamTrack):
                 return True
             self._need_keyframe = False
         if len(self._frames) >= MAX_QUEUED_FRAMES:
-            self.restart()
-            self.source.request_keyframe()
+            self.restart()  # the source asks its publisher for a keyframe (``on_frame``)
             return self._need_keyframe
         self._frames.append(packet)
         if self._waiter is not None and not self._waiter.done():
