@@ -33,7 +33,7 @@ LANGUAGES := kk ru en
 LOCALE_DIR ?= odr/locale
 POT := $(LOCALE_DIR)/messages.pot
 
-.PHONY: help venv frontend run test lint ruff mypy pytest system-deps messages clean distclean
+.PHONY: help venv frontend run test lint ruff mypy pytest run-deps system-deps messages clean distclean
 
 help:
 	@echo "make run          serve on http://127.0.0.1:$${PORT:-8000} (demo accounts printed on first start)"
@@ -74,7 +74,7 @@ $(FRONTEND)/static/%.js: $(FRONTEND)/src/%.js $(FRONTEND_SRC) $(NODE_STAMP)
 # --- Run --------------------------------------------------------------------------------------
 
 # PORT, HOST and ODR_* settings come from the environment.
-run: venv frontend system-deps
+run: venv frontend run-deps
 	$(BIN)/odr run
 
 # --- Checks and tests -------------------------------------------------------------------------
@@ -95,30 +95,40 @@ test: venv frontend system-deps
 	@$(MAKE) lint
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-# System packages: DejaVu fonts (Kazakh letters in the agreement PDF), Chromium for the browser
-# tests, poppler's pdfsig and NSS's certutil to check signatures independently. Installed with
-# apt when something is missing and we are root (always tried when CI=true); outside CI a failure
-# only warns, and the tests that need the missing tool skip.
-SYSTEM_PACKAGES := chromium fonts-dejavu-core poppler-utils libnss3-tools
-system-deps:
-	@if command -v chromium >/dev/null 2>&1 && command -v pdfsig >/dev/null 2>&1 \
-		&& command -v certutil >/dev/null 2>&1 \
-		&& [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ]; then exit 0; fi; \
+# System packages, installed with apt when something is missing and we are root (always tried
+# when CI=true); outside CI a failure only warns. `make run` needs the DejaVu fonts (Kazakh
+# letters in the agreement PDF); the tests also need Chromium for the browser tests and poppler's
+# pdfsig and NSS's certutil to check signatures independently (they skip when these are missing).
+RUN_PACKAGES := fonts-dejavu-core
+SYSTEM_PACKAGES := $(RUN_PACKAGES) chromium poppler-utils libnss3-tools
+HAVE_FONTS := [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ]
+HAVE_TEST_TOOLS := $(HAVE_FONTS) && command -v chromium && command -v pdfsig && command -v certutil
+
+# $(call apt_install,CHECK,PACKAGES): install PACKAGES unless the shell test CHECK passes.
+define apt_install
+	@if { $(1); } >/dev/null 2>&1; then exit 0; fi; \
 	ci="$${CI:-}"; \
 	if [ "$$ci" != true ] && [ "$$(id -u)" != 0 ]; then \
-		echo "Note: some of $(SYSTEM_PACKAGES) are missing; tests that need them will skip." >&2; \
+		echo "Note: some of $(2) are missing; what needs them will skip or fail." >&2; \
 		exit 0; \
 	fi; \
 	if command -v apt-get >/dev/null 2>&1 \
 		&& apt-get update -qq </dev/null \
 		&& DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-			$(SYSTEM_PACKAGES) </dev/null >/dev/null; then \
-		echo "Installed $(SYSTEM_PACKAGES)"; \
+			$(2) </dev/null >/dev/null; then \
+		echo "Installed $(2)"; \
 	elif [ "$$ci" = true ]; then \
-		echo "Could not install $(SYSTEM_PACKAGES) with apt-get" >&2; exit 1; \
+		echo "Could not install $(2) with apt-get" >&2; exit 1; \
 	else \
-		echo "Note: could not install $(SYSTEM_PACKAGES); tests that need them will skip." >&2; \
+		echo "Note: could not install $(2); what needs them will skip or fail." >&2; \
 	fi
+endef
+
+run-deps:
+	$(call apt_install,$(HAVE_FONTS),$(RUN_PACKAGES))
+
+system-deps:
+	$(call apt_install,$(HAVE_TEST_TOOLS),$(SYSTEM_PACKAGES))
 
 # --- Translations -----------------------------------------------------------------------------
 

@@ -111,7 +111,9 @@ def check(
         return
     if action is Action.consent:
         _require(role == CaseRole.party, N_("Only a party can consent to mediation."))
-        _when(status in BEFORE_CONSENT, N_("Consent is only given before mediation starts."))
+        # A party invited after the others consented consents on joining, whatever the stage.
+        _when(status in BEFORE_CONSENT | SESSION_STATES,
+              N_("Consent can no longer be given: the mediation has ended."))
         _when(
             subject.participant is not None and subject.participant.consented_at is None,
             N_("You have already consented."),
@@ -137,6 +139,10 @@ def check(
     if action is Action.join_session:
         _when(status in SESSION_STATES,
               N_("The session opens once every party has consented to mediation."))
+        # Mediation is voluntary: a party who joined late takes part only after consenting.
+        _when(role != CaseRole.party or subject.participant is None
+              or subject.participant.consented_at is not None,
+              N_("Consent to mediation first; then you can join the session."))
         return
     if action is Action.start_session:
         _require(role in MEDIATORS, N_("Only the mediator can start the session."))

@@ -39,7 +39,7 @@ async def create_user(
     user = User(
         email=normalise_email(data.email),
         name=data.name.strip(),
-        password_hash=hashing.hash(data.password),
+        password_hash=await hashing.hash_async(data.password),
         role=role,
         language=data.language,
     )
@@ -78,12 +78,12 @@ async def authenticate(
         )
     user = await user_by_email(email, session=session)
     stored = user.password_hash if user and user.active else None
-    if user is None or not hashing.verify(stored, password):
+    if user is None or not await hashing.verify_async(stored, password):
         session.add(LoginFailure(email=email, ip=ip))
         await session.commit()
         raise Unauthenticated(N_("Wrong e-mail or password."))
     if stored is not None and hashing.needs_rehash(stored):
-        user.password_hash = hashing.hash(password)
+        user.password_hash = await hashing.hash_async(password)
         session.add(user)
     await session.exec(delete(LoginFailure).where(col(LoginFailure.email) == email))
     return user

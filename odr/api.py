@@ -6,7 +6,7 @@ from zoneinfo import available_timezones
 
 from fastapi import APIRouter, BackgroundTasks, Request, Response, status
 
-from odr import accounts, audit, cases, mail, register
+from odr import accounts, cases, mail, register
 from odr.cookies import clear_session, set_session, sign_in
 from odr.deps import (
     SESSION_COOKIE,
@@ -208,10 +208,13 @@ async def read_outbox(
 async def verify_audit(
     session: SessionDep,
     user: AuditVerifier,
+    svc: ServicesDep,
+    tr: Tr,
 ) -> AuditReport:
-    """Check the audit log's hash chain."""
-    report = await audit.verify(session)
-    return AuditReport(entries=report.entries, intact=report.intact, problems=report.problems)
+    """Check the audit log's hash chain and its sealed newest entry."""
+    report = await svc.audit.verify(session)
+    return AuditReport(entries=report.entries, intact=report.intact,
+                       problems=report.problems(tr.gettext))
 
 
 # --- cases ----------------------------------------------------------------------------------

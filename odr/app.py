@@ -34,7 +34,10 @@ HTTP_MESSAGES = {
     401: N_("Please sign in first."),
     403: N_("You are not allowed to do this."),
     413: N_("What you sent is too large."),
+    400: N_("What you sent could not be read."),
 }
+# Any other status raised by the framework: its own text is English only.
+HTTP_FALLBACK = N_("This request cannot be handled.")
 
 
 def freeze_startup_heap() -> None:
@@ -102,8 +105,8 @@ def create_app(settings: Settings | None = None, *, migrate_on_start: bool = Tru
         if tr is not None:
             return tr
         svc: Services = request.app.state.services
-        user = getattr(getattr(request.state, "auth", None), "user", None)
-        return svc.catalogues.get(language_of(request, user, settings.default_language))
+        language = getattr(request.state, "user_language", None)
+        return svc.catalogues.get(language_of(request, language, settings.default_language))
 
     def is_api(request: Request) -> bool:
         return request.url.path.startswith("/api/")
@@ -139,8 +142,7 @@ def create_app(settings: Settings | None = None, *, migrate_on_start: bool = Tru
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         tr = translator_for(request)
-        msgid = HTTP_MESSAGES.get(exc.status_code)
-        message = tr.gettext(msgid) if msgid else str(exc.detail)
+        message = tr.gettext(HTTP_MESSAGES.get(exc.status_code, HTTP_FALLBACK))
         if is_api(request) or request.url.path.startswith("/static/"):
             return JSONResponse({"detail": message}, status_code=exc.status_code,
                                 headers=getattr(exc, "headers", None))

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import text
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from odr.models import AuditEntry, utcnow
+from odr.errors import N_
+from odr.models import AuditEntry, AuditHead, utcnow
 
 GENESIS = "0" * 64
 # Any constant will do: it names the PostgreSQL advisory lock that orders appends across processes.
@@ -42,7 +44,14 @@ class AuditLog:
     The chain needs the previous entry's hash, so appends must not interleave: SQLite
     transactions hold the write lock from their start (see ``odr.db``), and on PostgreSQL an
     advisory transaction lock orders them across connections and processes until commit.
+    Each append also moves the sealed head (``AuditHead``), which is how a cut-off end is found.
     """
+
+    def __init__(self, key: bytes) -> None:
+        self._key = key
+
+    def _mac(self, seq: int, hash_: str) -> str:
+        return hmac.new(self._key, f"audit-head:{seq}:{hash_}".encode(), "sha256").hexdigest()
 
     async def append(
         self,
@@ -71,37 +80,63 @@ class AuditLog:
         )
         entry.hash = entry_hash(entry)
         session.add(entry)
+        head = await session.get(AuditHead, 1) or AuditHead(id=1, seq=0, hash="", mac="")
+        head.seq, head.hash, head.mac = entry.seq, entry.hash, self._mac(entry.seq, entry.hash)
+        session.add(head)
         await session.flush()
         return entry
 
+    async def verify(self, session: AsyncSession) -> ChainReport:
+        entries = (await session.exec(select(AuditEntry).order_by(col(AuditEntry.seq)))).all()
+        report = verify_entries(entries)
+        head = await session.get(AuditHead, 1)
+        last = entries[-1] if entries else None
+        if head is None:
+            if last is not None:
+                report.add(N_("The seal on the newest entry is missing."))
+        elif not hmac.compare_digest(head.mac, self._mac(head.seq, head.hash)):
+            report.add(N_("The seal on the newest entry does not match: it was altered."))
+        elif last is None or head.seq > last.seq:
+            report.add(N_("Entries after %(seq)s were removed (the log had %(total)s)."),
+                       seq=last.seq if last else 0, total=head.seq)
+        elif (head.seq, head.hash) != (last.seq, last.hash):
+            report.add(N_("Entry %(seq)s was not written by the platform."), seq=last.seq)
+        return report
 
-@dataclass(frozen=True)
+
+@dataclass
 class ChainReport:
+    """What the check found: each problem a message id and its values, translated at the edge."""
+
     entries: int
-    problems: list[str]
+    findings: list[tuple[str, dict[str, int]]] = field(default_factory=list)
+
+    def add(self, message: str, **values: int) -> None:
+        self.findings.append((message, values))
 
     @property
     def intact(self) -> bool:
-        return not self.problems
+        return not self.findings
+
+    def problems(self, gettext: Callable[..., str] | None = None) -> list[str]:
+        """The problems in words: translated with ``gettext`` (a ``Translator.gettext``)."""
+        return [gettext(m, **values) if gettext else m % values for m, values in self.findings]
 
 
 def verify_entries(entries: Sequence[AuditEntry]) -> ChainReport:
     """Recompute the chain: an edited entry breaks its own hash, a removed one the next link."""
-    problems: list[str] = []
+    report = ChainReport(entries=len(entries))
     prev_hash = GENESIS
     expected_seq = 1
     for entry in entries:
         if entry.seq != expected_seq:
-            problems.append(f"entry {expected_seq} is missing (next found is {entry.seq})")
+            report.add(N_("Entry %(seq)s is missing (the next one found is %(next)s)."),
+                       seq=expected_seq, next=entry.seq)
         if entry.prev_hash != prev_hash:
-            problems.append(f"entry {entry.seq}: link to the previous entry is broken")
+            report.add(N_("Entry %(seq)s: the link to the previous entry is broken."),
+                       seq=entry.seq)
         if entry_hash(entry) != entry.hash:
-            problems.append(f"entry {entry.seq}: content does not match its hash")
+            report.add(N_("Entry %(seq)s: its content does not match its hash."), seq=entry.seq)
         prev_hash = entry.hash
         expected_seq = entry.seq + 1
-    return ChainReport(entries=len(entries), problems=problems)
-
-
-async def verify(session: AsyncSession) -> ChainReport:
-    entries = (await session.exec(select(AuditEntry).order_by(col(AuditEntry.seq)))).all()
-    return verify_entries(entries)
+    return report

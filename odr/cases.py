@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
+from datetime import UTC, timedelta
 from typing import Any
 
 from sqlmodel import col, or_, select
@@ -53,6 +54,10 @@ TRANSITIONS: dict[CaseStatus, frozenset[CaseStatus]] = {
     CaseStatus.withdrawn: frozenset(),
     CaseStatus.no_agreement: frozenset(),
 }
+
+# How far ahead a session can be scheduled: further is a typo, and near the calendar's end the
+# time cannot even be shown in every reader's zone.
+SCHEDULE_HORIZON = timedelta(days=2 * 366)
 
 # Which action of the policy a user-requested status change is.
 STATUS_ACTIONS = {
@@ -196,11 +201,17 @@ class CaseService:
     async def schedule(
         self, case: Case, data: SessionCreate, *, mediator: User, session: AsyncSession
     ) -> ScheduledSession:
-        starts_at = data.starts_at
-        if starts_at.tzinfo is None:
+        if data.starts_at.tzinfo is None:
             raise Refused(N_("Give the time with its time zone."), field="starts_at")
-        if starts_at <= utcnow():
+        try:
+            starts_at = data.starts_at.astimezone(UTC)
+        except OverflowError:  # e.g. 9999-12-31T23:00-12:00 is past the calendar's end in UTC
+            starts_at = None
+        now = utcnow()
+        if starts_at is not None and starts_at <= now:
             raise Refused(N_("The session must be in the future."), field="starts_at")
+        if starts_at is None or starts_at > now + SCHEDULE_HORIZON:
+            raise Refused(N_("Choose a time within the next two years."), field="starts_at")
         row = ScheduledSession(
             case_id=case.id or 0, starts_at=starts_at, duration_minutes=data.duration_minutes,
             note=data.note, created_by=mediator.id or 0,

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from pydantic import ValidationError
 
-from odr import accounts, audit, migrate
+from odr import accounts, migrate, register
 from odr.demo import DemoAccounts, create_demo
 from odr.errors import Refused
 from odr.models import AccountRole
@@ -29,16 +29,21 @@ def print_demo(result: DemoAccounts, url: str) -> None:
     print(f"Sign in at {url}/login\n")
 
 
-async def _create_user(settings: Settings, email: str, name: str, role: str, password: str) -> int:
+async def _create_user(settings: Settings, email: str, name: str, role: str, password: str,
+                       court_id: int | None) -> int:
     svc = Services.create(settings)
     try:
         async with svc.maker() as session:
+            if court_id is not None:
+                await register.court_by_id(court_id, session=session)
             user = await accounts.create_user(
                 Registration(email=email, name=name, password=password), session=session,
                 hashing=svc.hashing, role=AccountRole(role),
             )
+            user.court_id = court_id
+            session.add(user)
             await svc.audit.append(session, "account.created_by_cli", actor_id=None,
-                                   detail={"user_id": user.id, "role": role})
+                                   detail={"user_id": user.id, "role": role, "court_id": court_id})
             await session.commit()
             print(f"Created {role} {user.email} (id {user.id}).")
             return 0
@@ -58,14 +63,14 @@ async def _audit_verify(settings: Settings) -> int:
     svc = Services.create(settings)
     try:
         async with svc.maker() as session:
-            report = await audit.verify(session)
+            report = await svc.audit.verify(session)
     finally:
         await svc.close()
     if report.intact:
         print(f"Audit log intact: {report.entries} entries.")
         return 0
     print(f"Audit log BROKEN ({report.entries} entries):")
-    for problem in report.problems:
+    for problem in report.problems():
         print(f"  {problem}")
     return 1
 
@@ -84,6 +89,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     cu.add_argument("--role", required=True, choices=[r.value for r in AccountRole])
     cu.add_argument("--password-stdin", action="store_true", required=True,
                     help="read the password from standard input")
+    cu.add_argument("--court", type=int, metavar="COURT_ID",
+                    help="the court a court clerk works for (its id in the register)")
     demo = sub.add_parser("demo", help="create the demo data")
     demo.add_argument("--force", action="store_true", help="even if accounts exist")
     au = sub.add_parser("audit", help="audit log")
@@ -108,10 +115,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         uvicorn.run(app, host=args.host, port=args.port, proxy_headers=True, log_level="info")
         return 0
     if args.command == "create-user":
+        if (args.court is not None) != (args.role == AccountRole.court_clerk.value):
+            parser.error("--court is given for a court clerk, and only for one")
         password = sys.stdin.readline().rstrip("\n")
         migrate.upgrade(settings.effective_database_url)
         try:
-            return asyncio.run(_create_user(settings, args.email, args.name, args.role, password))
+            return asyncio.run(_create_user(settings, args.email, args.name, args.role, password,
+                                            args.court))
         except ValidationError as exc:
             for err in exc.errors():
                 print(f"error: {'.'.join(map(str, err['loc']))}: {err['msg']}", file=sys.stderr)

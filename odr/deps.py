@@ -79,6 +79,9 @@ async def auth(request: Request, session: SessionDep) -> Auth:
     if result.user is not None and result.browser is not None and request.method in UNSAFE:
         _check_api_csrf(request)
     request.state.auth = result
+    # Kept as a plain string: an error handler picks the language after a rollback, when the
+    # user object can no longer be read.
+    request.state.user_language = result.user.language if result.user else None
     return result
 
 
@@ -142,13 +145,14 @@ OptionalUser = Annotated[User | None, Depends(optional_user)]
 CurrentUser = Annotated[User, Depends(current_user)]
 
 
-def language_of(request: Request, user: User | None, default: str) -> str:
-    chosen = request.cookies.get(LANG_COOKIE) or (user.language if user else None)
+def language_of(request: Request, user_language: str | None, default: str) -> str:
+    chosen = request.cookies.get(LANG_COOKIE) or user_language
     return negotiate(chosen, request.headers.get("accept-language"), default)
 
 
 async def translator(request: Request, svc: ServicesDep, user: OptionalUser) -> Translator:
-    tr = svc.catalogues.get(language_of(request, user, svc.settings.default_language))
+    language = user.language if user else None
+    tr = svc.catalogues.get(language_of(request, language, svc.settings.default_language))
     request.state.translator = tr
     return tr
 

@@ -147,7 +147,7 @@ class Invitations:
                 raise Refused(N_("Enter your name and choose a password."), field="password")
             user = User(
                 email=invitation.email, name=data.name,
-                password_hash=self.hashing.hash(data.password), role=AccountRole.party,
+                password_hash=await self.hashing.hash_async(data.password), role=AccountRole.party,
                 language=case.language,
             )
             session.add(user)

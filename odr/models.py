@@ -223,3 +223,16 @@ class AuditEntry(SQLModel, table=True):
     detail: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
     prev_hash: str = Field(max_length=64)
     hash: str = Field(max_length=64)
+
+
+class AuditHead(SQLModel, table=True):
+    """The newest entry of the audit log, sealed with the secret key.
+
+    The chain alone cannot show that its newest entries were cut off; this row can, and without
+    the key (kept outside the database) it cannot be moved back to match a shortened log.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    seq: int
+    hash: str = Field(max_length=64)
+    mac: str = Field(max_length=64)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import secrets
@@ -30,6 +31,14 @@ class PasswordHashing:
             return self._hasher.verify(stored or self._dummy, password) and stored is not None
         except (VerificationError, InvalidHashError):
             return False
+
+    # argon2 takes tens of milliseconds and a lot of memory on purpose, and releases the GIL:
+    # in a worker thread it stops neither the event loop nor the live rooms.
+    async def hash_async(self, password: str) -> str:
+        return await asyncio.to_thread(self.hash, password)
+
+    async def verify_async(self, stored: str | None, password: str) -> bool:
+        return await asyncio.to_thread(self.verify, stored, password)
 
     def needs_rehash(self, stored: str) -> bool:
         return self._hasher.check_needs_rehash(stored)

@@ -42,7 +42,7 @@ class Services:
         engine = make_engine(settings.effective_database_url)
         maker = make_sessionmaker(engine)
         hashing = PasswordHashing(settings)
-        audit = AuditLog()
+        audit = AuditLog(settings.effective_secret_key.encode())
         cases = CaseService(audit)
         mailer = Mailer(settings, maker)
         return cls(

@@ -60,7 +60,10 @@ def local_time(value: datetime, timezone: str) -> str:
         zone = ZoneInfo(timezone)
     except (KeyError, ValueError):
         zone = ZoneInfo("UTC")
-    return value.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+    try:
+        return value.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+    except OverflowError:  # a time at the edge of the calendar: show it as stored
+        return value.strftime("%Y-%m-%d %H:%M UTC")
 
 
 class Pages:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +15,15 @@ from odr import audit
 from odr.audit import ChainReport
 from odr.models import AuditEntry, CaseStatus
 from odr.services import Services
-from tests.harness import FAST_HASHING, PASSWORD, Cast, Platform, expect, open_platform
+from tests.harness import (
+    FAST_HASHING,
+    PASSWORD,
+    Cast,
+    Platform,
+    expect,
+    make_settings,
+    open_platform,
+)
 
 ODR = Path(sys.executable).with_name("odr")
 CLI_TIMEOUT = 120
@@ -24,6 +33,7 @@ def odr_command(data_dir: Path, *args: str, stdin: str = "") -> subprocess.Compl
     """Run the ``odr`` command line over the data folder, as an operator would."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ODR_")}
     env["ODR_DATA_DIR"] = str(data_dir)
+    env["ODR_SECRET_KEY"] = make_settings(data_dir).secret_key  # the deployment's own key
     env.update({f"ODR_{k.upper()}": str(v) for k, v in FAST_HASHING.items()})
     command = [str(ODR)] if ODR.exists() else [sys.executable, "-m", "odr.cli"]
     return subprocess.run([*command, *args], input=stdin, env=env, capture_output=True,
@@ -33,9 +43,27 @@ def odr_command(data_dir: Path, *args: str, stdin: str = "") -> subprocess.Compl
 def verify(platform: Platform) -> ChainReport:
     async def check(svc: Services) -> ChainReport:
         async with svc.maker() as session:
-            return await audit.verify(session)
+            return await svc.audit.verify(session)
 
     return platform.run(check)
+
+
+def tamper(platform: Platform, query: str, *params: object) -> None:
+    """Change the log behind the platform's back, as someone with the database's owner rights
+    could: the database refuses changes to entries until its guard triggers are dropped."""
+    try:
+        platform.sql(query, *params)
+    except sqlite3.IntegrityError as refused:
+        assert "the audit log is append-only" in str(refused)
+    else:
+        raise AssertionError("the database let an audit entry change")
+    drop_guard(platform)
+    platform.sql(query, *params)
+
+
+def drop_guard(platform: Platform) -> None:
+    platform.sql("DROP TRIGGER auditentry_append_only_update")
+    platform.sql("DROP TRIGGER auditentry_append_only_delete")
 
 
 def entries(platform: Platform) -> list[tuple[int, str, int | None, str]]:
@@ -83,15 +111,18 @@ def test_only_the_administrator_verifies_over_http(platform: Platform, cast: Cas
 def test_a_changed_entry_is_found(platform: Platform, cast: Cast) -> None:
     platform.build_case(cast, CaseStatus.accepted)
     total = len(entries(platform))
-    platform.sql("UPDATE auditentry SET detail = ? WHERE seq = 3",
-                 json.dumps({"status": "declined", "detail": ""}))
+    tamper(platform, "UPDATE auditentry SET detail = ? WHERE seq = 3",
+           json.dumps({"status": "declined", "detail": ""}))
 
     report = verify(platform)
     assert not report.intact
-    assert report.problems == ["entry 3: content does not match its hash"]
+    assert report.problems() == ["Entry 3: its content does not match its hash."]
     api = expect(platform.admin.client.get("/api/v1/admin/audit/verify"), 200)
     assert api == {"entries": total, "intact": False,
-                   "problems": ["entry 3: content does not match its hash"]}
+                   "problems": ["Entry 3: its content does not match its hash."]}
+    platform.admin.client.cookies.set("odr_lang", "ru")
+    api = expect(platform.admin.client.get("/api/v1/admin/audit/verify"), 200)
+    assert api["problems"] == ["Запись 3: её содержимое не совпадает с её хешем."]
 
 
 def test_a_changed_entry_with_a_recomputed_hash_breaks_the_next_link(
@@ -107,21 +138,44 @@ def test_a_changed_entry_with_a_recomputed_hash_breaks_the_next_link(
             session.add(entry)
             await session.commit()
 
+    drop_guard(platform)
     platform.run(forge)
-    assert verify(platform).problems == ["entry 4: link to the previous entry is broken"]
+    assert verify(platform).problems() == ["Entry 4: the link to the previous entry is broken."]
 
 
 def test_a_removed_entry_is_found(platform: Platform, cast: Cast) -> None:
     platform.build_case(cast, CaseStatus.accepted)
     total = len(entries(platform))
-    platform.sql("DELETE FROM auditentry WHERE seq = 4")
+    tamper(platform, "DELETE FROM auditentry WHERE seq = 4")
 
     report = verify(platform)
     assert report.entries == total - 1
-    assert report.problems == [
-        "entry 4 is missing (next found is 5)",
-        "entry 5: link to the previous entry is broken",
+    assert report.problems() == [
+        "Entry 4 is missing (the next one found is 5).",
+        "Entry 5: the link to the previous entry is broken.",
     ]
+
+
+def test_removed_newest_entries_are_found(platform: Platform, cast: Cast) -> None:
+    platform.build_case(cast, CaseStatus.accepted)
+    total = len(entries(platform))
+    tamper(platform, "DELETE FROM auditentry WHERE seq > ?", total - 2)
+
+    assert verify(platform).problems() == [
+        f"Entries after {total - 2} were removed (the log had {total})."]
+
+
+def test_the_seal_on_the_newest_entry_cannot_be_moved_back(platform: Platform, cast: Cast) -> None:
+    platform.build_case(cast, CaseStatus.accepted)
+    total = len(entries(platform))
+    prev_hash = platform.scalar("SELECT hash FROM auditentry WHERE seq = ?", total - 1)
+    tamper(platform, "DELETE FROM auditentry WHERE seq = ?", total)
+    platform.sql("UPDATE audithead SET seq = ?, hash = ?", total - 1, prev_hash)
+    assert verify(platform).problems() == [
+        "The seal on the newest entry does not match: it was altered."]
+
+    platform.sql("DELETE FROM audithead")
+    assert verify(platform).problems() == ["The seal on the newest entry is missing."]
 
 
 def test_audit_verify_command(tmp_path: Path, template_db: Path) -> None:
@@ -134,11 +188,11 @@ def test_audit_verify_command(tmp_path: Path, template_db: Path) -> None:
     assert f"Audit log intact: {total} entries." in intact.stdout
 
     with open_platform(tmp_path, template_db) as platform:
-        platform.sql("DELETE FROM auditentry WHERE seq = 2")
+        tamper(platform, "DELETE FROM auditentry WHERE seq = 2")
     broken = odr_command(tmp_path, "audit", "verify")
     assert broken.returncode == 1, broken.stderr
     assert "BROKEN" in broken.stdout
-    assert "entry 2 is missing (next found is 3)" in broken.stdout
+    assert "Entry 2 is missing (the next one found is 3)." in broken.stdout
 
 
 def test_create_user_command(tmp_path: Path, template_db: Path) -> None:

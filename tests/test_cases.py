@@ -145,6 +145,21 @@ def test_consent_waits_for_every_party(platform: Platform, cast: Cast) -> None:
         f"/api/v1/cases/{case_id}/consent", json={}), 200)["status"] == "consented"
 
 
+def test_a_party_who_joins_after_consent_consents_before_the_session(
+    platform: Platform, cast: Cast
+) -> None:
+    case_id = platform.build_case(cast, CaseStatus.in_session)
+    late = platform.register("Late Party")
+    platform.invite_and_accept(case_id, cast.mediator, late, CaseRole.party, Side.b)
+    room = late.client.get(f"/cases/{case_id}/room")
+    assert room.status_code == 409
+    assert "Consent to mediation first; then you can join the session." in room.text
+    assert expect(late.client.post(f"/api/v1/cases/{case_id}/consent", json={}),
+                  200)["status"] == "in_session"
+    assert late.client.get(f"/cases/{case_id}/room").status_code == 200
+    assert timeline(cast.mediator, case_id)[-1] == ("consented", None)
+
+
 # --- out of order: 409, and nothing changes ---------------------------------------------------
 
 def unchanged(platform: Platform, person: Person, case_id: int) -> dict[str, Any]:
@@ -161,7 +176,7 @@ def test_consent_twice(platform: Platform, cast: Cast) -> None:
     expect(cast.party_b.client.post(f"/api/v1/cases/{case_id}/consent", json={}), 200)
     before = unchanged(platform, cast.party_b, case_id)
     body = expect(cast.party_b.client.post(f"/api/v1/cases/{case_id}/consent", json={}), 409)
-    assert body == {"detail": "Consent is only given before mediation starts."}
+    assert body == {"detail": "You have already consented."}
     assert unchanged(platform, cast.party_b, case_id) == before
 
 
@@ -267,6 +282,10 @@ def test_schedule_a_session_with_its_time_zone(platform: Platform, cast: Cast) -
 @pytest.mark.parametrize(("starts_at", "message"), [
     ("2099-03-01T10:00:00", "Give the time with its time zone."),
     ("2020-03-01T10:00:00+05:00", "The session must be in the future."),
+    ("2099-03-01T10:00:00+05:00", "Choose a time within the next two years."),
+    # Past the calendar's end once in UTC, or in a reader's zone ahead of UTC.
+    ("9999-12-31T23:00:00-12:00", "Choose a time within the next two years."),
+    ("9999-12-31T23:00:00+00:00", "Choose a time within the next two years."),
 ])
 def test_refused_session_times(
     platform: Platform, cast: Cast, starts_at: str, message: str

@@ -17,7 +17,7 @@ import asyncpg  # type: ignore[import-untyped]
 import pytest
 from sqlalchemy.engine import URL, make_url
 
-from odr import audit, migrate
+from odr import migrate
 from odr.audit import ChainReport
 from odr.services import Services
 from tests.harness import PASSWORD, Platform, case_request, expect, make_settings, token_of
@@ -67,7 +67,7 @@ def pg_platform(database_url: str, tmp_path: Path) -> Iterator[Platform]:
 def verify(platform: Platform) -> ChainReport:
     async def check(svc: Services) -> ChainReport:
         async with svc.maker() as session:
-            return await audit.verify(session)
+            return await svc.audit.verify(session)
 
     return platform.run(check)
 
@@ -137,7 +137,7 @@ def test_concurrent_appends_keep_one_chain(pg_platform: Platform) -> None:
     before = verify(pg_platform).entries
     pg_platform.run(append_many)
     report = verify(pg_platform)
-    assert report.intact, report.problems
+    assert report.intact, report.problems()
     assert report.entries == before + 20
 
 
