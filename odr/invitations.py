@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlmodel import select
+from sqlmodel import col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from odr.access import FINAL, MEDIATORS
@@ -156,7 +156,14 @@ class Invitations:
         participant = await self.cases.add_participant(
             case, user, invitation.role, invitation.side, session=session
         )
-        invitation.accepted_at = utcnow()
-        invitation.accepted_by = user.id
-        session.add(invitation)
+        # Claimed in one conditional UPDATE: of two people using the link at once (on
+        # PostgreSQL, in parallel transactions) the second waits for the first, finds the row
+        # taken and is refused, and its transaction (account, participant) is rolled back.
+        claimed = await session.exec(
+            update(Invitation)
+            .where(col(Invitation.id) == invitation.id, col(Invitation.accepted_at).is_(None))
+            .values(accepted_at=utcnow(), accepted_by=user.id)
+        )
+        if claimed.rowcount != 1:
+            raise Conflict(N_("This invitation has already been used."))
         return AcceptedInvitation(user, participant, case, created)

@@ -223,6 +223,19 @@ def test_existing_account_must_sign_in_first(platform: Platform) -> None:
                            olga.email) == olga.id
 
 
+def test_a_link_opened_from_another_account_says_whom_it_was_sent_to(platform: Platform) -> None:
+    case_id, _requester, mediator = accepted_case(platform)
+    token = token_of(invite(mediator, case_id, email="olga.home@example.kz", role="party",
+                            side="b")["link"])
+    work_account = platform.register("Olga Petrova", email="olga.work@example.kz")
+    page = work_account.client.get(f"/invitations/{token}")
+    assert page.status_code == 200
+    assert ("This invitation was sent to olga.home@example.kz. If you accept, you take part in "
+            "the case with the account above.") in page.text
+    own = platform.register("Olga Home", email="olga.home@example.kz")
+    assert "This invitation was sent to" not in own.client.get(f"/invitations/{token}").text
+
+
 def test_closed_case_refuses_its_links(platform: Platform, cast: Cast) -> None:
     case_id = platform.build_case(cast, CaseStatus.accepted)
     token = platform.invite(case_id, cast.mediator, unique_email("late"), CaseRole.observer)

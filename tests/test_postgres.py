@@ -15,10 +15,15 @@ from pathlib import Path
 
 import asyncpg  # type: ignore[import-untyped]
 import pytest
+from sqlalchemy import text
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DBAPIError
 
 from odr import migrate
 from odr.audit import ChainReport
+from odr.errors import Refused
+from odr.models import CaseRole, Side, User
+from odr.schemas import InvitationAccept
 from odr.services import Services
 from tests.harness import PASSWORD, Platform, case_request, expect, make_settings, token_of
 
@@ -146,3 +151,51 @@ def test_nul_characters_are_refused_not_a_database_error(pg_platform: Platform) 
     body = expect(requester.client.post(
         "/api/v1/cases", json=case_request(summary="A summary with a \x00 in it.")), 422)
     assert [e["field"] for e in body["errors"]] == ["summary"]
+
+
+def test_one_invitation_link_used_at_once_by_two_people_admits_one(pg_platform: Platform) -> None:
+    """Two transactions accept the same link in parallel: one joins, the other is refused."""
+    platform = pg_platform
+    requester = platform.register("Erlan Requester")
+    case_id = expect(requester.client.post("/api/v1/cases", json=case_request()), 201)["id"]
+    token = platform.invite(case_id, requester, "shared.link@example.kz", CaseRole.party, Side.b)
+    first, second = platform.register("Aidar First"), platform.register("Dana Second")
+
+    async def accept_both(svc: Services) -> list[str]:
+        both_opened = asyncio.Barrier(2)
+
+        async def accept(user_id: int) -> str:
+            async with svc.maker() as session:
+                user = await session.get(User, user_id)
+                # Both have read the link as unused before either accepts: the race window.
+                await svc.invitations.find(token, session=session)
+                await both_opened.wait()
+                try:
+                    await svc.invitations.accept(token, InvitationAccept(), user=user,
+                                                 session=session)
+                    await session.commit()
+                    return "joined"
+                except Refused as refused:
+                    return refused.message
+
+        return list(await asyncio.gather(accept(first.id), accept(second.id)))
+
+    assert sorted(platform.run(accept_both)) == [
+        "This invitation has already been used.", "joined"]
+    people = expect(requester.client.get(f"/api/v1/cases/{case_id}"), 200)["participants"]
+    assert len([p for p in people if p["name"] in ("Aidar First", "Dana Second")]) == 1
+
+
+def test_the_database_refuses_to_change_an_audit_entry(pg_platform: Platform) -> None:
+    pg_platform.register("Erlan Requester")  # at least one entry
+
+    async def tamper(svc: Services) -> str:
+        async with svc.maker() as session:
+            try:
+                await session.exec(text("DELETE FROM auditentry"))  # type: ignore[call-overload]
+            except DBAPIError as refused:
+                return str(refused.orig)
+        return "deleted"
+
+    assert "the audit log is append-only" in pg_platform.run(tamper)
+    assert verify(pg_platform).intact
