@@ -470,13 +470,71 @@ def require_admin(p: Page) -> User:
     return user
 
 
+async def admin_render(
+    p: Page, status_code: int = 200, *, form: str = "", values: dict[str, Any] | None = None,
+    errors: dict[str, str] | None = None, audit_report: audit.ChainReport | None = None,
+) -> Response:
+    """The admin page; ``values`` and ``errors`` belong to the one form named by ``form``
+    ("mediator", "court" or "clerk"), so a failed post re-opens only the form that was sent."""
+    return p.render("admin.html", status_code, form=form, values=values or {},
+                    errors=errors or {}, audit_report=audit_report, **await admin_context(p))
+
+
+async def admin_form_error(
+    p: Page, form: str, exc: FormInvalid | Refused, values: dict[str, Any]
+) -> Response:
+    if isinstance(exc, FormInvalid):
+        return await admin_render(p, 422, form=form, values=exc.values, errors=exc.errors)
+    err = refusal_as_form_error(exc, values, p.tr)
+    return await admin_render(p, exc.status_code, form=form, values=values, errors=err.errors)
+
+
+def admin_row_id(value: str) -> int | None:
+    # isascii: "²" is a digit to str.isdigit() but not to int().
+    ok = value.isascii() and value.isdigit() and 1 <= int(value) <= MAX_ID
+    return int(value) if ok else None
+
+
+async def admin_mediator_values(user_id: int, session: AsyncSession) -> dict[str, Any] | None:
+    """An entry as its form's fields: saving the form replaces the whole entry, so every field
+    starts from what is stored (languages not ticked again would otherwise be lost)."""
+    user = await session.get(User, user_id)
+    if user is None:
+        return None
+    values: dict[str, Any] = {"email": user.email}
+    profile = await register.profile_of(user_id, session=session)
+    if profile is not None:
+        values |= {
+            "kind": profile.kind.value, "certificate": profile.certificate,
+            "certified_on": profile.certified_on.isoformat() if profile.certified_on else "",
+            "languages": register.unpack(profile.languages),
+            "regions": register.unpack(profile.regions),
+            "specialisations": register.unpack(profile.specialisations),
+            "bio": profile.bio, "active": "true" if profile.active else "false",
+        }
+    return values
+
+
 @router.get("/admin")
-async def admin_page(p: PageDep) -> Response:
+async def admin_page(p: PageDep, mediator: str = "", court: str = "") -> Response:
+    """``?mediator=USER_ID`` or ``?court=ID`` opens that entry's form, filled in."""
     if p.user is None:
         return login_redirect(p.request)
     require_admin(p)
-    return p.render("admin.html", values={}, errors={}, audit_report=None,
-                    **await admin_context(p))
+    if (user_id := admin_row_id(mediator)) is not None:
+        values = await admin_mediator_values(user_id, p.session)
+        if values is not None:
+            return await admin_render(p, form="mediator", values=values)
+    if (court_id := admin_row_id(court)) is not None:
+        try:
+            found = await register.court_by_id(court_id, session=p.session)
+        except Refused:
+            return await admin_render(p)  # gone meanwhile: the page as usual
+        return await admin_render(p, form="court", values={
+            "court_id": str(court_id), "name": found.name, "region": found.region,
+            "address": found.address, "active": "true" if found.active else "false",
+        })
+    return await admin_render(p)
 
 
 @router.post("/admin/mediators")
@@ -491,27 +549,38 @@ async def admin_save_mediator(p: PageDep) -> Response:
         await register.save_profile(target.id or 0, data, actor=admin, session=p.session,
                                     audit=p.svc.audit)
         await p.session.commit()
-    except FormInvalid as exc:
-        return p.render("admin.html", 422, values=exc.values, errors=exc.errors,
-                        audit_report=None, **await admin_context(p))
-    except Refused as exc:
-        err = refusal_as_form_error(exc, values, p.tr)
-        return p.render("admin.html", exc.status_code, values=values, errors=err.errors,
-                        audit_report=None, **await admin_context(p))
+    except (FormInvalid, Refused) as exc:
+        return await admin_form_error(p, "mediator", exc, values)
     return redirect("/admin?done=saved")
 
 
 @router.post("/admin/courts")
 async def admin_save_court(p: PageDep) -> Response:
+    """Adds a court, or changes the one whose id the form carries (opened by its edit link)."""
     admin = require_admin(p)
     values = await read_form(p.request)
     try:
+        raw_id = str(values.get("court_id", ""))
+        court_id = admin_row_id(raw_id)
+        if raw_id and court_id is None:
+            raise FormInvalid({"court_id": p.tr.gettext(N_("No such court."))}, values)
         data = parse(CourtIn, values, p.tr)
-        await register.save_court(data, actor=admin, session=p.session, audit=p.svc.audit)
+        await register.save_court(data, actor=admin, session=p.session, audit=p.svc.audit,
+                                  court_id=court_id)
         await p.session.commit()
-    except FormInvalid as exc:
-        return p.render("admin.html", 422, values=exc.values, errors=exc.errors,
-                        audit_report=None, **await admin_context(p))
+    except (FormInvalid, Refused) as exc:
+        return await admin_form_error(p, "court", exc, values)
+    return redirect("/admin?done=saved")
+
+
+@router.post("/admin/courts/{court_id}/active")
+async def admin_court_active(court_id: PathId, p: PageDep) -> Response:
+    """The deactivate / reactivate button beside a court (an unknown court is a 404 page)."""
+    admin = require_admin(p)
+    values = await read_form(p.request)
+    await register.set_court_active(court_id, values.get("active") == "true", actor=admin,
+                                    session=p.session, audit=p.svc.audit)
+    await p.session.commit()
     return redirect("/admin?done=saved")
 
 
@@ -525,15 +594,15 @@ async def admin_assign_clerk(p: PageDep) -> Response:
         if target is None:
             raise FormInvalid({"clerk_email": p.tr.gettext(N_("No account with this e-mail."))},
                               values)
-        court_id = str(values.get("court_id", ""))
-        if not court_id.isdigit() or not 1 <= int(court_id) <= MAX_ID:
+        court_id = admin_row_id(str(values.get("court_id", "")))
+        if court_id is None:
             raise FormInvalid({"court_id": p.tr.gettext(N_("Choose a court."))}, values)
-        await register.assign_clerk(target.id or 0, int(court_id), actor=admin, session=p.session,
+        # An unknown court is refused with field "court_id": shown beside the court choice.
+        await register.assign_clerk(target.id or 0, court_id, actor=admin, session=p.session,
                                     audit=p.svc.audit)
         await p.session.commit()
-    except FormInvalid as exc:
-        return p.render("admin.html", 422, values=exc.values, errors=exc.errors,
-                        audit_report=None, **await admin_context(p))
+    except (FormInvalid, Refused) as exc:
+        return await admin_form_error(p, "clerk", exc, values)
     return redirect("/admin?done=saved")
 
 
@@ -541,7 +610,4 @@ async def admin_assign_clerk(p: PageDep) -> Response:
 async def admin_verify_audit(p: PageDep) -> Response:
     require_admin(p)
     await read_form(p.request)
-    report = await audit.verify(p.session)
-    return p.render("admin.html", values={}, errors={}, audit_report=report,
-                    **await admin_context(p))
-
+    return await admin_render(p, audit_report=await p.svc.audit.verify(p.session))

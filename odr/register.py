@@ -105,17 +105,37 @@ async def save_court(
 ) -> Court:
     court = Court(name=data.name, region=data.region)
     if court_id is not None:
-        found = await session.get(Court, court_id)
-        if found is None:
-            raise NotFound(N_("No such court."))
-        court = found
+        court = await court_by_id(court_id, session=session)
     court.name, court.region, court.address, court.active = (
         data.name, data.region, data.address, data.active
     )
+    return await _court_saved(court, actor=actor, session=session, audit=audit)
+
+
+async def set_court_active(
+    court_id: int, active: bool, *, actor: User, session: AsyncSession, audit: AuditLog
+) -> Court:
+    """Take a court out of use (no new filings) or back; its past filings and clerks stay."""
+    court = await court_by_id(court_id, session=session)
+    court.active = active
+    return await _court_saved(court, actor=actor, session=session, audit=audit)
+
+
+async def court_by_id(court_id: int, *, session: AsyncSession) -> Court:
+    court = await session.get(Court, court_id)
+    if court is None:
+        # The field lets a form show the refusal beside its court choice.
+        raise NotFound(N_("No such court."), field="court_id")
+    return court
+
+
+async def _court_saved(
+    court: Court, *, actor: User, session: AsyncSession, audit: AuditLog
+) -> Court:
     session.add(court)
     await session.flush()
     await audit.append(session, "register.court_saved", actor_id=actor.id,
-                       detail={"court_id": court.id, "name": court.name})
+                       detail={"court_id": court.id, "name": court.name, "active": court.active})
     return court
 
 
@@ -123,11 +143,9 @@ async def assign_clerk(
     user_id: int, court_id: int, *, actor: User, session: AsyncSession, audit: AuditLog
 ) -> User:
     user = await session.get(User, user_id)
-    court = await session.get(Court, court_id)
     if user is None:
         raise NotFound(N_("No such user."))
-    if court is None:
-        raise NotFound(N_("No such court."))
+    await court_by_id(court_id, session=session)
     user.role = AccountRole.court_clerk
     user.court_id = court_id
     session.add(user)

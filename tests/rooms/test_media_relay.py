@@ -6,6 +6,7 @@ import asyncio
 import gc
 import itertools
 import threading
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
@@ -39,6 +40,10 @@ async def receive(relay: MediaRelay, client: MediaClient, sources: Iterable[int]
 def decoder_threads() -> int:
     # Executor threads come and go with load; decoder threads belong to one receiver each.
     return sum(1 for t in threading.enumerate() if t.name.endswith("-decoder"))
+
+
+def task_names() -> list[str]:
+    return [getattr(t.get_coro(), "__qualname__", repr(t)) for t in asyncio.all_tasks()]
 
 
 def run(test: Callable[[], Awaitable[None]]) -> None:
@@ -243,6 +248,7 @@ def test_many_joins_and_leaves_leak_nothing() -> None:
         try:
             await publish(relay, host)
             baseline_tasks = baseline_threads = 0
+            baseline_names: list[str] = []
             for round_ in range(12):
                 if round_ == 1:  # the host's subscriber connection now exists, idle
                     # No event says aiortc's background tasks of the first guest have ended:
@@ -250,6 +256,7 @@ def test_many_joins_and_leaves_leak_nothing() -> None:
                     await asyncio.sleep(0.5)
                     baseline_tasks = len(asyncio.all_tasks())
                     baseline_threads = decoder_threads()
+                    baseline_names = task_names()
                 guest = MediaClient(100 + round_, "green", send_audio=False)
                 await publish(relay, guest)
                 await receive(relay, guest, {A})
@@ -261,9 +268,15 @@ def test_many_joins_and_leaves_leak_nothing() -> None:
             stats = relay.stats()
             assert stats["publishers"] == 1 and stats["subscribers"] == 1
             assert stats["forwarded"] == 0 and stats["sources"] == 1
-            await eventually(lambda: len(asyncio.all_tasks()) <= baseline_tasks
-                             and decoder_threads() <= baseline_threads,
-                             what="tasks and decoder threads back to the baseline")
+            try:
+                await eventually(lambda: len(asyncio.all_tasks()) <= baseline_tasks
+                                 and decoder_threads() <= baseline_threads,
+                                 what="tasks and decoder threads back to the baseline")
+            except AssertionError as timed_out:  # say what stayed, to tell a leak from noise
+                extra = Counter(task_names()) - Counter(baseline_names)
+                raise AssertionError(f"{timed_out}: tasks beyond it {dict(extra)}, decoder "
+                                     f"threads {decoder_threads()} of {baseline_threads}"
+                                     ) from None
             await relay.close()
             await host.close()
 
