@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, timedelta
 from typing import Any
 
@@ -13,6 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from odr import access
 from odr.access import Action, Subject
 from odr.audit import AuditLog
+from odr.db import after_commit
 from odr.errors import N_, Conflict, NotFound, Refused
 from odr.models import (
     AccountRole,
@@ -68,11 +70,26 @@ STATUS_ACTIONS = {
 }
 
 
+StatusListener = Callable[[int, CaseStatus], Awaitable[None]]
+
+
 class CaseService:
-    """Changes to cases; each change writes a timeline event and an audit entry."""
+    """Changes to cases; each change writes a timeline event and an audit entry.
+
+    ``status_listeners`` hear of each status change once it is committed (the live rooms close
+    when a case leaves its session states).
+    """
 
     def __init__(self, audit: AuditLog) -> None:
         self.audit = audit
+        self.status_listeners: list[StatusListener] = []
+        self._announcing: set[asyncio.Task[None]] = set()
+
+    def _announce(self, case_id: int, status: CaseStatus) -> None:
+        for listener in self.status_listeners:
+            task = asyncio.get_running_loop().create_task(listener(case_id, status))
+            self._announcing.add(task)
+            task.add_done_callback(self._announcing.discard)
 
     async def record(
         self,
@@ -136,6 +153,8 @@ class CaseService:
         case.updated_at = utcnow()
         session.add(case)
         await self.record(session, case, "status", actor=actor, status=to, detail=reason)
+        case_id = case.id or 0
+        after_commit(session, lambda: self._announce(case_id, to))
 
     async def change_status(
         self, case: Case, to: CaseStatus, *, subject: Subject, session: AsyncSession,

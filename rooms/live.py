@@ -28,6 +28,7 @@ log = logging.getLogger("odr.rooms")
 
 CLOSE_NORMAL = 1000
 CLOSE_REPLACED = 4000
+CLOSE_CASE_ENDED = 4001  # the browser shows why and does not reconnect
 
 
 class MediaRelay(Protocol):
@@ -129,6 +130,19 @@ class LiveRoom:
             change = self.room.drop(seat.user_id, now=self.clock())
             await self._apply(change)
             self._schedule_expiry()
+        self._discard_if_empty()
+
+    async def end(self, message: str) -> None:
+        """The case no longer has a session: tell everyone why, close every connection, and
+        drop the room (places kept for reconnecting go too)."""
+        self._cancel_timer()
+        for seat in list(self.seats.values()):
+            seat.error("case_ended", message)
+            seat.closed = True
+            await self._forget_media(seat.user_id)
+            await seat.close(CLOSE_CASE_ENDED)
+        self.seats.clear()
+        self.room = Room(self.case_id, grace_seconds=self.services.settings.room_grace_seconds)
         self._discard_if_empty()
 
     async def close(self) -> None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 
+from odr.access import SESSION_STATES
 from odr.errors import N_
+from odr.models import CaseStatus
 from odr.services import Services
 from rooms.live import LiveRoom, MediaRelay, Seat
 
@@ -40,6 +42,13 @@ class RoomManager:
         live = self.room(case_id)
         await live.attach(seat)
         return live
+
+    async def case_status_changed(self, case_id: int, status: CaseStatus) -> None:
+        """A case that leaves its session states (withdrawn, ended without agreement, signed)
+        can no longer be joined: its room closes for everyone in it, not only for newcomers."""
+        live = self.rooms.get(case_id)
+        if live is not None and status not in SESSION_STATES:
+            await live.end(N_("The mediation has ended, so the room is closed."))
 
     def _discard(self, live: LiveRoom) -> None:
         if self.rooms.get(live.case_id) is live:

@@ -41,9 +41,11 @@ async def runtime(services: Services) -> AsyncIterator[RoomManager]:
     relay = MediaRelay(ice_servers=services.settings.ice_servers,
                        media_addresses=services.settings.media_addresses)
     manager = RoomManager(services, relay=relay)
+    services.cases.status_listeners.append(manager.case_status_changed)
     try:
         yield manager
     finally:
+        services.cases.status_listeners.remove(manager.case_status_changed)
         await manager.close()
 
 

@@ -156,6 +156,7 @@ function connect() {
     closeMedia();
     if (room.leaving) return ended(S.ended);
     if (event.code === 4000) return ended(S.replaced);
+    if (event.code === 4001) return ended(S.case_ended);
     if (room.retries === 0 && !room.state) return ended(S.refused);
     el.conn.textContent = S.disconnected;
     const delay = Math.min(1000 * 2 ** room.retries, 5000);

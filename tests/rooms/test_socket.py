@@ -310,3 +310,47 @@ def test_media_is_refused_clearly_without_a_relay_or_in_the_lobby(room_server: S
             assert error["code"] in ("media_unavailable", "conflict")
 
     asyncio.run(scenario())
+
+
+def test_the_room_closes_for_everyone_when_the_case_ends(room_server: Server,
+                                                         people: Cast) -> None:
+    server, cast = room_server, people
+    case_id = server.case(cast)
+
+    async def scenario() -> None:
+        async with joined(server, cast.mediator, case_id) as med, \
+                joined(server, cast.party_a, case_id) as a:
+            await admit_all(med, (a, cast.party_a.id))
+            withdrawn = await asyncio.to_thread(
+                cast.party_b.client.post, f"/api/v1/cases/{case_id}/status",
+                json={"status": "withdrawn"})
+            assert withdrawn.status_code == 200, withdrawn.text
+            for peer in (med, a):
+                error = await peer.next("error")
+                assert error["code"] == "case_ended"
+                assert error["message"] == "The mediation has ended, so the room is closed."
+                async with asyncio.timeout(10):
+                    await peer.ws.wait_closed()
+                assert peer.ws.close_code == 4001
+        assert await refused(server, case_id, cast.party_a.cookie) == 403
+
+    asyncio.run(scenario())
+
+
+def test_a_refused_status_change_leaves_the_room_open(room_server: Server, people: Cast) -> None:
+    server, cast = room_server, people
+    case_id = server.case(cast)
+
+    async def scenario() -> None:
+        async with joined(server, cast.mediator, case_id) as med:
+            # An observer may not withdraw: nothing is committed, so nobody is told anything.
+            refused_change = await asyncio.to_thread(
+                cast.observer.client.post, f"/api/v1/cases/{case_id}/status",
+                json={"status": "withdrawn"})
+            assert refused_change.status_code == 403
+            await med.send("chat", channel="joint", text="still here")
+            chat = await med.next("chat")
+            assert chat["text"] == "still here"
+            assert not [m for m in med.backlog if m["type"] == "error"]
+
+    asyncio.run(scenario())
