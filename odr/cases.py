@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from datetime import UTC, timedelta
 from typing import Any
 
@@ -70,7 +70,7 @@ STATUS_ACTIONS = {
 }
 
 
-StatusListener = Callable[[int, CaseStatus], Awaitable[None]]
+StatusListener = Callable[[int, CaseStatus], Coroutine[Any, Any, None]]
 
 
 class CaseService:
