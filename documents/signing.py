@@ -4,6 +4,11 @@ revision so earlier ones stay valid, then a sealed certificate of completion.
 Intent is confirmed by the signatory's password (or a one-time code by e-mail) and their typed
 full name. Each revision is kept as its own file, written before the database points at it, so
 a crash never leaves the record naming a file that lacks an acknowledged signature.
+
+With a timestamp server every signature carries a timestamp (PAdES B-T), and the seal is
+followed by validation data for every signature and a document timestamp over it all (B-LT and
+B-LTA). A timestamp server that does not answer refuses a signature without changing anything;
+a seal that failed is made again by the next request that reads the agreement.
 """
 
 from __future__ import annotations
@@ -14,17 +19,24 @@ import io
 import logging
 import os
 import secrets
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
-from pyhanko.pdf_utils.font.opentype import GlyphAccumulatorFactory
+from asn1crypto import x509 as asn1_x509
+from pyhanko.pdf_utils import content, generic, layout
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.pdf_utils.metadata.model import VENDOR
 from pyhanko.pdf_utils.reader import PdfFileReader
-from pyhanko.pdf_utils.text import TextBoxStyle
 from pyhanko.sign import fields, signers, timestamps
-from pyhanko.stamp import TextStampStyle
+from pyhanko.sign.signers.pdf_signer import TimestampDSSContentSettings
+from pyhanko.sign.timestamps.common_utils import TimestampRequestError
+from pyhanko.sign.validation.dss import collect_validation_info
+from pyhanko.stamp import BaseStampStyle, StaticStampStyle
+from pyhanko_certvalidator import ValidationContext
+from pyhanko_certvalidator.path import ValidationPath
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -35,18 +47,40 @@ from documents.models import (
     Draft,
     SigningCode,
 )
-from documents.pki import LocalAuthority
-from documents.render import COMPLETION_BOX, AgreementContent, render_pdf
+from documents.pki import (
+    LocalAuthority,
+    TrustRoots,
+    is_self_signed,
+    kept_key_signer,
+    load_certificates,
+)
+from documents.render import (
+    COMPLETION_BOX,
+    AgreementContent,
+    CompletionContent,
+    CompletionSignature,
+    render_completion,
+    render_pdf,
+)
 from odr.errors import N_, Conflict, Forbidden, Refused
 from odr.i18n import Translator
 from odr.models import Case, CaseRole, CaseStatus, Participant, User, utcnow
 from odr.security import token_hash
 from odr.services import Services
 
+# DejaVu, for text drawn by pyHanko itself (bench/signing_bench.py); the completion page is
+# drawn by WeasyPrint with the same fonts.
 FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
 # fontTools warns about a table it drops while subsetting DejaVu; nothing is lost that we use.
 logging.getLogger("fontTools.subset").setLevel(logging.ERROR)
+log = logging.getLogger(__name__)
 SIGNATORY_ROLES = frozenset({CaseRole.party, CaseRole.mediator})
+
+
+class TimestampUnavailable(Refused):
+    """The timestamp server did not answer; nothing was signed, and trying later can work."""
+
+    status_code = 503
 
 
 def sha256(data: bytes) -> str:
@@ -72,9 +106,17 @@ class AgreementSigning:
         self.svc = services
         self.files = services.settings.data_dir / "files" / "agreements"
         self._authority: LocalAuthority | None = None
+        self._configured: signers.Signer | None = None
+        self._timestamper: timestamps.TimeStamper | None = None
         self._locks: dict[int, asyncio.Lock] = {}
+        self._seal_failed_at: dict[int, float] = {}
 
     # --- keys --------------------------------------------------------------------------------
+
+    @property
+    def uses_configured_certificate(self) -> bool:
+        s = self.svc.settings
+        return bool(s.signing_cert_file and s.signing_key_file)
 
     @property
     def authority(self) -> LocalAuthority:
@@ -85,18 +127,65 @@ class AgreementSigning:
         return self._authority
 
     def _signer(self, name: str, email: str | None) -> signers.Signer:
-        s = self.svc.settings
-        if s.signing_cert_file and s.signing_key_file:
-            loaded: signers.Signer | None = signers.SimpleSigner.load(  # type: ignore[no-untyped-call]
+        if not self.uses_configured_certificate:
+            return self.authority.signer_for(name, email)
+        if self._configured is None:  # loaded once: reading and decrypting the key is slow
+            s = self.svc.settings
+            loaded = signers.SimpleSigner.load(  # type: ignore[no-untyped-call]
                 str(s.signing_key_file), str(s.signing_cert_file),
+                ca_chain_files=(str(s.signing_chain_file),) if s.signing_chain_file else None,
                 key_passphrase=s.signing_key_password.encode() or None)
-            assert loaded is not None, "the configured signing key could not be loaded"
-            return loaded
-        return self.authority.signer_for(name, email)
+            assert isinstance(loaded, signers.SimpleSigner), \
+                "the configured signing key could not be loaded"
+            self._configured = kept_key_signer(loaded)
+        return self._configured
 
-    def _timestamper(self) -> timestamps.TimeStamper | None:
-        url = self.svc.settings.tsa_url
-        return timestamps.HTTPTimeStamper(url) if url else None
+    def trust_roots(self) -> TrustRoots:
+        """What verification trusts. With a configured certificate: the root of its chain
+        (or the certificate itself when it is self-signed and no chain is given), plus any
+        local authority this data folder already has (agreements it signed stay valid), but
+        no new local authority is made. Timestamps: only the configured server's roots."""
+        s = self.svc.settings
+        roots: list[asn1_x509.Certificate] = []
+        if self.uses_configured_certificate:
+            assert s.signing_cert_file is not None
+            chain = (load_certificates(s.signing_chain_file) if s.signing_chain_file
+                     else load_certificates(s.signing_cert_file))
+            roots += [c for c in chain if is_self_signed(c)]
+            if not roots:
+                log.warning("No root for the configured signing certificate: set "
+                            "ODR_SIGNING_CHAIN_FILE, or its signatures will not verify.")
+            roots += LocalAuthority.existing_roots(s.data_dir / "pki")
+        else:
+            roots += self.authority.trust_roots
+        tsa = load_certificates(s.tsa_trust_roots_file) if s.tsa_trust_roots_file else []
+        return TrustRoots(signers=roots, timestamps=tsa)
+
+    def _timestamper_or_none(self) -> timestamps.TimeStamper | None:
+        """Kept for the process: the first request also fetches a sample token to size the
+        signature, which a kept timestamper does not repeat."""
+        s = self.svc.settings
+        if s.tsa_url and self._timestamper is None:
+            if not s.tsa_trust_roots_file:
+                log.warning("ODR_TSA_TRUST_ROOTS_FILE is not set: signatures get timestamps, "
+                            "but verification will not trust them and the seal adds no "
+                            "long-term validation data (PAdES B-LT/LTA).")
+            self._timestamper = timestamps.HTTPTimeStamper(
+                s.tsa_url, timeout=s.tsa_timeout_seconds)
+        return self._timestamper if s.tsa_url else None
+
+    def _archival_context(self) -> ValidationContext | None:
+        """For B-LT/LTA: signers' and the timestamp server's roots, the local authority's
+        revocation list, and fetching allowed so that a real CA's OCSP/CRL data is collected
+        where its certificates point to it. None when the server's roots are not configured:
+        without them the server's own certificates cannot be validated, so no B-LT/LTA."""
+        roots = self.trust_roots()
+        if not self.svc.settings.tsa_url or not roots.timestamps:
+            return None
+        local = None if self.uses_configured_certificate else self.authority
+        return ValidationContext(
+            trust_roots=roots.signers + roots.timestamps, allow_fetching=True,
+            crls=[local.crl()] if local else [], revocation_mode="soft-fail")
 
     # --- the agreement file ------------------------------------------------------------------
 
@@ -140,6 +229,8 @@ class AgreementSigning:
         found = (await session.exec(select(Agreement).where(
             Agreement.draft_id == draft.id))).first()
         if found is not None:
+            if found.completed_at is None:
+                await self.seal_if_due(found, case, session=session)
             return found
         people = await self.signatories(case, None, session=session)
         content = AgreementContent(
@@ -199,13 +290,15 @@ class AgreementSigning:
 
     # --- signing -----------------------------------------------------------------------------
 
+    def _lock(self, agreement: Agreement) -> asyncio.Lock:
+        return self._locks.setdefault(agreement.id or 0, asyncio.Lock())
+
     async def sign(self, draft: Draft, case: Case, user: User, *, password: str | None,
                    code: str | None, typed_name: str, ip: str,
                    session: AsyncSession) -> Agreement:
         """Add this signatory's signature; the last one also seals the certificate of completion."""
         agreement = await self.agreement_of(draft, case, session=session)
-        lock = self._locks.setdefault(agreement.id or 0, asyncio.Lock())
-        async with lock:
+        async with self._lock(agreement):
             await session.refresh(agreement)
             people = await self.signatories(case, agreement, session=session)
             me = next((s for s in people if s.user.id == user.id), None)
@@ -219,12 +312,23 @@ class AgreementSigning:
             method = await self._confirm(agreement, user, password, code, session=session)
             before = self.read(agreement)
             order = sum(1 for s in people if s.signature is not None) + 1
+            # /Name, /Reason and /ContactInfo say who signed even when every signature is
+            # made with the one configured platform certificate (whose name is the platform's).
             meta = signers.PdfSignatureMetadata(
                 field_name=f"Signatory{order}", name=user.name, location=ip,
-                reason=f"Signed the mediation agreement of case {case.number}",
+                reason=f"{user.name} signed the mediation agreement of case {case.number}",
+                contact_info=user.email,
                 subfilter=fields.SigSeedSubFilter.PADES, md_algorithm="sha256")
             signer = self._signer(user.name, user.email)
-            after = await asyncio.to_thread(self._apply, before, meta, signer, None, None)
+            try:
+                after = await asyncio.to_thread(self._apply, before, meta, signer, None, None)
+            except TimestampRequestError as exc:
+                # Raised before anything is written or committed (a spent e-mail code is
+                # rolled back with the session), so the signatory can simply try again.
+                log.warning("Timestamp server failed; signature refused: %s", exc)
+                raise TimestampUnavailable(N_(
+                    "The timestamp server is not answering, so the signature cannot be made "
+                    "now. Nothing was signed: please try again in a few minutes.")) from exc
             revision = agreement.revision + 1
             agreement.file = self._write(agreement.id or 0, revision, after)
             agreement.revision, agreement.file_sha256 = revision, sha256(after)
@@ -241,19 +345,103 @@ class AgreementSigning:
                                                       "method": method, "ip": ip})
             await session.commit()
             if order == len(people):
-                await self._seal(agreement, case, session=session)
+                await self._try_seal(agreement, case, session=session)
         return agreement
 
-    def _apply(self, pdf: bytes, meta: signers.PdfSignatureMetadata, signer: signers.Signer,
-               stamp: TextStampStyle | None, field_spec: fields.SigFieldSpec | None) -> bytes:
+    def _writer(self, pdf: bytes) -> IncrementalPdfFileWriter:
+        """An incremental writer that keeps the file's two producer entries equal (PDF/A).
+
+        pyHanko writes its own name to XMP ``pdf:Producer`` but appends it to the Info
+        dictionary's ``/Producer`` only when missing: starting Info from that same name makes
+        both read the same after every revision.
+        """
         writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
-        pdf_signer = signers.PdfSigner(meta, signer=signer, timestamper=self._timestamper(),
+        info_ref = writer.trailer_view.raw_get("/Info")
+        if isinstance(info_ref, generic.IndirectObject):
+            info = info_ref.get_object()  # type: ignore[no-untyped-call]
+            assert isinstance(info, generic.DictionaryObject)
+            if info.get("/Producer") != VENDOR:
+                info["/Producer"] = generic.TextStringObject(VENDOR)
+                writer.mark_update(info_ref)
+        return writer
+
+    def _apply(self, pdf: bytes, meta: signers.PdfSignatureMetadata, signer: signers.Signer,
+               stamp: BaseStampStyle | None, field_spec: fields.SigFieldSpec | None) -> bytes:
+        pdf_signer = signers.PdfSigner(meta, signer=signer,
+                                       timestamper=self._timestamper_or_none(),
                                        stamp_style=stamp, new_field_spec=field_spec)
-        out = pdf_signer.sign_pdf(writer)
+        out = pdf_signer.sign_pdf(self._writer(pdf))
         return bytes(out.getbuffer())
 
+    def _archive(self, pdf: bytes, context: ValidationContext) -> bytes:
+        """PAdES B-LT and B-LTA: the certificates (and revocation data where there is any) of
+        every signature and its timestamp go into the DSS, then a document timestamp covers
+        the whole file, DSS included, in one more revision."""
+        timestamper = self._timestamper_or_none()
+        assert timestamper is not None
+
+        async def run() -> bytes:
+            try:
+                paths: list[ValidationPath] = []
+                for embedded in PdfFileReader(io.BytesIO(pdf)).embedded_signatures:
+                    paths += await collect_validation_info(embedded, context)
+                out = io.BytesIO()
+                await signers.PdfTimeStamper(timestamper, field_name="DocumentTimestamp"
+                                             ).async_timestamp_pdf(
+                    self._writer(pdf), "sha256", validation_context=context,
+                    validation_paths=paths, output=out,
+                    # The DSS goes in the timestamped revision, so the timestamp covers it (no
+                    # VRI then: pyHanko keys those by signatures made before the update).
+                    dss_settings=TimestampDSSContentSettings(update_before_ts=True,
+                                                             include_vri=False))
+                return out.getvalue()
+            finally:
+                # Network sessions opened for fetching, if any.
+                await context.aclose()  # type: ignore[no-untyped-call]
+
+        return asyncio.run(run())
+
+    async def seal_if_due(self, agreement: Agreement, case: Case, *,
+                          session: AsyncSession) -> None:
+        """Seal an agreement that every signatory has signed but that has no seal yet: the
+        seal after the last signature failed (the timestamp server was down, say). Called
+        whenever the agreement is read, and by :meth:`seal_pending`."""
+        async with self._lock(agreement):
+            await session.refresh(agreement)
+            if agreement.completed_at is None:
+                await self._try_seal(agreement, case, session=session)
+
+    async def seal_pending(self) -> int:
+        """Seal every agreement left signed but unsealed (for start-up); returns how many."""
+        sealed = 0
+        async with self.svc.maker() as session:
+            pending = (await session.exec(select(Agreement).where(
+                col(Agreement.completed_at).is_(None)))).all()
+            for agreement in pending:
+                case = await session.get(Case, agreement.case_id)
+                if case is not None:
+                    await self.seal_if_due(agreement, case, session=session)
+                    sealed += agreement.completed_at is not None
+        return sealed
+
+    # A failed seal is tried again at most this often, so that pages reading the agreement do
+    # not each wait for a timestamp server that is down.
+    seal_retry_seconds = 30.0
+
+    async def _try_seal(self, agreement: Agreement, case: Case, *,
+                        session: AsyncSession) -> None:
+        """Seal if every signatory has signed."""
+        people = await self.signatories(case, agreement, session=session)
+        if not people or any(p.signature is None for p in people):
+            return
+        failed_at = self._seal_failed_at.get(agreement.id or 0)
+        if failed_at is not None and time.monotonic() - failed_at < self.seal_retry_seconds:
+            return
+        await self._seal(agreement, case, session=session)
+
     async def _seal(self, agreement: Agreement, case: Case, *, session: AsyncSession) -> None:
-        """Draw the audit trail on the completion page as the seal's own signature appearance.
+        """Show the audit trail on the completion page as the seal's own signature appearance,
+        then (with a timestamp server) add validation data and a document timestamp.
 
         A visible signature is an allowed change after earlier signatures (a new page would not
         be), so every earlier signature stays valid and covered.
@@ -266,37 +454,25 @@ class AgreementSigning:
         draft = await session.get(Draft, agreement.draft_id)
         assert draft is not None
         tr = self.svc.catalogues.get(draft.language)
-        lines = [tr.gettext("Case %(number)s. SHA-256 of the frozen text:", number=case.number),
-                 agreement.text_sha256, ""]
-        for n, (sig, user) in enumerate(rows, start=1):
-            how = (tr.gettext("password") if sig.method == "password"
-                   else tr.gettext("one-time code by e-mail"))
-            lines += [
-                f"{n}. {user.name} <{user.email}>",
-                tr.gettext("Signed %(at)s UTC from %(ip)s; confirmed by %(how)s; typed name: "
-                           "%(typed)s", at=sig.signed_at.strftime("%Y-%m-%d %H:%M:%S"),
-                           ip=sig.ip, how=how, typed=sig.typed_name),
-                tr.gettext("Document SHA-256 before: %(before)s", before=sig.sha256_before),
-                tr.gettext("Document SHA-256 after: %(after)s", after=sig.sha256_after),
-                "",
-            ]
-        lines.append(tr.gettext("Sealed by the platform: %(at)s UTC",
-                                at=utcnow().strftime("%Y-%m-%d %H:%M:%S")))
-        text = "\n".join(_wrap(line, 95) for line in lines).replace("%", "%%")
-        stamp = TextStampStyle(
-            stamp_text=text, border_width=0, background=None,
-            text_box_style=TextBoxStyle(font=GlyphAccumulatorFactory(FONT), font_size=7,
-                                        leading=9))
+        trail = CompletionContent(
+            case_number=case.number, language=draft.language,
+            text_sha256=agreement.text_sha256, sealed_at=_utc(utcnow()),
+            signatures=[CompletionSignature(
+                name=user.name, email=user.email, signed_at=_utc(sig.signed_at), ip=sig.ip,
+                method=sig.method, typed_name=sig.typed_name,
+                sha256_before=sig.sha256_before, sha256_after=sig.sha256_after)
+                for sig, user in rows])
         before = self.read(agreement)
-        pages = _page_count(before)
-        field = fields.SigFieldSpec(sig_field_name="CertificateOfCompletion",
-                                    on_page=pages - 1, box=COMPLETION_BOX)
-        meta = signers.PdfSignatureMetadata(
-            field_name="CertificateOfCompletion", name="ODR platform",
-            reason="Certificate of completion", subfilter=fields.SigSeedSubFilter.PADES,
-            md_algorithm="sha256")
-        signer = self._signer("ODR platform seal", None)
-        after = await asyncio.to_thread(self._apply, before, meta, signer, stamp, field)
+        try:
+            after = await asyncio.to_thread(self._sealed, before, trail, tr)
+        except Exception:
+            # The signatures are already recorded and the seal only adds to them, so a
+            # failure (a timestamp server that is down, most likely) is left for a retry.
+            # Nothing has been changed in the session yet: it stays usable for the caller.
+            self._seal_failed_at[agreement.id or 0] = time.monotonic()
+            log.exception("Sealing agreement %s failed; it will be tried again", agreement.id)
+            return
+        self._seal_failed_at.pop(agreement.id or 0, None)
         revision = agreement.revision + 1
         agreement.file = self._write(agreement.id or 0, revision, after)
         agreement.revision, agreement.file_sha256 = revision, sha256(after)
@@ -311,16 +487,43 @@ class AgreementSigning:
                                             session=session)
         await session.commit()
 
+    def _sealed(self, pdf: bytes, trail: CompletionContent, tr: Translator) -> bytes:
+        """The seal (and its archival revision) added to ``pdf``; runs off the event loop."""
+        stamp = StaticStampStyle(
+            background=_PdfPage(render_completion(trail, tr)), border_width=0,
+            background_opacity=1.0, background_layout=layout.SimpleBoxLayoutRule(
+                x_align=layout.AxisAlignment.ALIGN_MIN, y_align=layout.AxisAlignment.ALIGN_MAX,
+                margins=layout.Margins()))
+        field = fields.SigFieldSpec(sig_field_name="CertificateOfCompletion",
+                                    on_page=_page_count(pdf) - 1, box=COMPLETION_BOX)
+        meta = signers.PdfSignatureMetadata(
+            field_name="CertificateOfCompletion", name="ODR platform",
+            reason="Certificate of completion", subfilter=fields.SigSeedSubFilter.PADES,
+            md_algorithm="sha256")
+        sealed = self._apply(pdf, meta, self._signer("ODR platform seal", None), stamp, field)
+        context = self._archival_context()
+        return self._archive(sealed, context) if context is not None else sealed
 
-def _wrap(line: str, width: int) -> str:
-    out: list[str] = []
-    while len(line) > width:
-        cut = line.rfind(" ", 0, width)
-        cut = cut if cut > width // 2 else width
-        out.append(line[:cut])
-        line = line[cut:].lstrip()
-    out.append(line)
-    return "\n".join(out)
+
+class _PdfPage(content.ImportedPdfPage):
+    """pyHanko's imported page, read from bytes in memory instead of a file."""
+
+    def __init__(self, pdf: bytes) -> None:
+        super().__init__(file_name="")  # type: ignore[no-untyped-call]
+        self.pdf = pdf
+
+    def render(self) -> bytes:
+        xobject = self._ensure_writer.import_page_as_xobject(
+            PdfFileReader(io.BytesIO(self.pdf)), page_ix=0)
+        name = "/Import0"
+        self.resources.xobject[name] = xobject
+        x1, y1, x2, y2 = xobject.get_object()["/BBox"]
+        self.box = layout.BoxConstraints(width=abs(x1 - x2), height=abs(y1 - y2))
+        return name.encode() + b" Do"
+
+
+def _utc(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _page_count(pdf: bytes) -> int:

@@ -53,7 +53,17 @@ class Settings(BaseSettings):
     signing_cert_file: Path | None = None
     signing_key_file: Path | None = None
     signing_key_password: str = ""
+    # The configured certificate's issuers up to their root (PEM): embedded in each signature,
+    # and the self-signed root among them is what verification trusts (never the end-entity
+    # certificate itself, unless it is self-signed and no chain is given). An RSA key keeps the
+    # signed file at PDF 1.7 (PDF/A-3); an ECDSA key makes pyHanko declare PDF 2.0.
+    signing_chain_file: Path | None = None
     tsa_url: str = ""
+    # The timestamp server's root certificate(s) (PEM). Verification trusts timestamps only
+    # under these, and the seal embeds validation data plus a document timestamp (PAdES
+    # B-LT/LTA) only when they are set; without them signatures are timestamped (B-T) only.
+    tsa_trust_roots_file: Path | None = None
+    tsa_timeout_seconds: float = Field(default=10, gt=0)
     # Largest PDF accepted for verification.
     verify_max_bytes: int = Field(default=20_000_000, ge=1024)
 
