@@ -5,16 +5,20 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from typing import Annotated
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any
 
-from asn1crypto import x509 as asn1_x509
-from fastapi import APIRouter, File, Request, Response, UploadFile, status
+from fastapi import APIRouter, File, HTTPException, Request, Response, UploadFile, status
 from fastapi.responses import RedirectResponse
-from pyhanko.keys import load_cert_from_pemder
+from fastapi.routing import APIRoute
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
+from starlette.datastructures import UploadFile as StarletteUploadFile
+from starlette.types import Message
 
+from documents import attempts
 from documents.models import Agreement, AgreementRevision, CourtWebhook, Draft, Filing
+from documents.pki import TrustRoots
 from documents.runtime import Documents, DocumentsRuntime
 from documents.schemas import (
     AgreementPublic,
@@ -40,12 +44,12 @@ from odr.deps import (
     Tr,
     client_ip,
 )
-from odr.errors import N_, Conflict, NotFound, Refused
+from odr.errors import N_, Conflict, Forbidden, NotFound, Refused
 from odr.forms import FormInvalid, parse, read_form, refusal_as_form_error
 from odr.i18n import Translator
 from odr.models import Case, Court, User
 from odr.security import new_token
-from odr.services import Services
+from odr.services import CasePagePart, Services
 from odr.templating import Pages
 
 router = APIRouter()
@@ -85,15 +89,43 @@ async def get_agreement(draft_id: PathId, user: OptionalUser, session: SessionDe
     return await agreement_public(docs, agreement, case, session=session)
 
 
+async def _sign(draft_id: int, data: SignRequest, request: Request, user: User | None,
+                session: AsyncSession, docs: DocumentsRuntime) -> tuple[Agreement, Case]:
+    """Sign for the API and the page alike, counting wrong passwords and codes (too many lock
+    the signatory out for a while: documents.attempts)."""
+    draft, case, me = await _draft_case(draft_id, user, session,
+                                        AgreementAction.sign_agreement)
+    agreement = await docs.signing.agreement_of(draft, case, session=session)
+    agreement_id, user_id = agreement.id or 0, me.id or 0
+    await attempts.check(session, agreement_id, user_id)
+    try:
+        agreement = await docs.signing.sign(
+            draft, case, me, password=data.password, code=data.code,
+            typed_name=data.full_name, ip=client_ip(request), session=session)
+    except Forbidden as exc:
+        if exc.field in ("password", "code"):
+            await attempts.record_failure(session, agreement_id, user_id)
+        raise
+    return agreement, case
+
+
+async def _send_code(draft_id: int, user: User | None, session: AsyncSession,
+                     docs: DocumentsRuntime, svc: Services) -> None:
+    draft, case, me = await _draft_case(draft_id, user, session,
+                                        AgreementAction.sign_agreement)
+    agreement = await docs.signing.agreement_of(draft, case, session=session)
+    await attempts.check_code_request(session, agreement.id or 0, me.id or 0)
+    await docs.signing.send_code(agreement, me, svc.catalogues.get(me.language or draft.language),
+                                 session=session)
+    await svc.mailer.deliver_pending()
+
+
 @router.post("/api/v1/drafts/{draft_id}/sign", tags=["agreement"])
 async def sign(draft_id: PathId, data: SignRequest, request: Request, user: OptionalUser,
                session: SessionDep, docs: Documents) -> AgreementPublic:
-    """Sign the frozen agreement, confirming with one's password (or e-mailed code) and name."""
-    draft, case, me = await _draft_case(draft_id, user, session,
-                                        AgreementAction.sign_agreement)
-    agreement = await docs.signing.sign(draft, case, me, password=data.password, code=data.code,
-                                        typed_name=data.full_name, ip=client_ip(request),
-                                        session=session)
+    """Sign the frozen agreement, confirming with one's password (or e-mailed code) and name.
+    After five wrong passwords or codes signing is locked for a while (429)."""
+    agreement, case = await _sign(draft_id, data, request, user, session, docs)
     return await agreement_public(docs, agreement, case, session=session)
 
 
@@ -101,13 +133,9 @@ async def sign(draft_id: PathId, data: SignRequest, request: Request, user: Opti
              tags=["agreement"])
 async def send_signing_code(draft_id: PathId, user: OptionalUser, session: SessionDep,
                             docs: Documents, svc: ServicesDep) -> None:
-    """E-mail a one-time code to confirm the signature (for a signatory without a password)."""
-    draft, case, me = await _draft_case(draft_id, user, session,
-                                        AgreementAction.sign_agreement)
-    agreement = await docs.signing.agreement_of(draft, case, session=session)
-    await docs.signing.send_code(agreement, me, svc.catalogues.get(me.language or draft.language),
-                                 session=session)
-    await svc.mailer.deliver_pending()
+    """E-mail a one-time code to confirm the signature (for a signatory without a password).
+    A few codes may be open at once; more are refused (429) until they expire."""
+    await _send_code(draft_id, user, session, docs, svc)
 
 
 @router.get("/api/v1/agreements/{agreement_id}.pdf", tags=["agreement"])
@@ -141,20 +169,83 @@ async def _clerk_of_a_filing(user: User | None, agreement: Agreement,
 
 # --- verification -------------------------------------------------------------------------------
 
-def trust_roots(svc: Services, docs: DocumentsRuntime) -> list[asn1_x509.Certificate]:
-    roots = [docs.signing.authority.trust_root]
-    if svc.settings.signing_cert_file:
-        roots.append(load_cert_from_pemder(  # type: ignore[no-untyped-call]
-            str(svc.settings.signing_cert_file)))
-    return roots
+def trust_roots(svc: Services, docs: DocumentsRuntime) -> TrustRoots:
+    # Signers' and timestamp servers' roots, kept apart (see AgreementSigning.trust_roots).
+    return docs.signing.trust_roots()
 
 
-async def verify_upload(upload: UploadFile, svc: Services, docs: DocumentsRuntime,
+# Room for the multipart framing around the uploaded file (boundaries, part headers, its name).
+FORM_OVERHEAD = 16_384
+
+
+class UploadTooLarge(Refused):
+    status_code = 413
+
+
+class _BodyTooLarge(HTTPException):
+    """Raised while the body arrives; an HTTPException, so FastAPI's body parsing passes it on
+    untouched (anything else becomes its 400), to be turned into ``UploadTooLarge``."""
+
+    def __init__(self) -> None:
+        super().__init__(status.HTTP_413_CONTENT_TOO_LARGE)
+
+
+def too_large(limit: int) -> UploadTooLarge:
+    if limit < 1_000_000:
+        return UploadTooLarge(N_("The file is too large (at most %(kb)d KB)."), kb=limit // 1000)
+    megabytes = f"{limit // 100_000 / 10:.1f}".removesuffix(".0")  # 20, 1.5 (never rounded up)
+    return UploadTooLarge(N_("The file is too large (at most %(mb)s MB)."), mb=megabytes)
+
+
+def capped(request: Request, limit: int) -> Request:
+    """``request`` with its body limited to ``limit`` bytes plus the form's framing: refused at
+    once when its declared length is over, else as soon as more than that has arrived (a client
+    need not declare it), so an oversized upload is never read, kept or spooled whole."""
+    allowed = limit + FORM_OVERHEAD
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > allowed:
+        raise _BodyTooLarge
+    received = 0
+
+    async def receive() -> Message:
+        nonlocal received
+        message = await request.receive()
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > allowed:
+                raise _BodyTooLarge
+        return message
+
+    return Request(request.scope, receive)
+
+
+class CappedUploadRoute(APIRoute):
+    """An API route whose body is ``capped`` at the verification limit before FastAPI reads
+    the form (FastAPI reads it before any dependency could look at the request)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def capped_handler(request: Request) -> Response:
+            services: Services = request.app.state.services
+            limit = services.settings.verify_max_bytes
+            try:
+                return await handler(capped(request, limit))
+            except _BodyTooLarge:
+                raise too_large(limit) from None
+
+        return capped_handler
+
+
+upload_router = APIRouter(route_class=CappedUploadRoute)
+
+
+async def verify_upload(upload: StarletteUploadFile, svc: Services, docs: DocumentsRuntime,
                         tr: Translator, session: AsyncSession) -> VerificationReport:
     limit = svc.settings.verify_max_bytes
     data = await upload.read(limit + 1)
     if len(data) > limit:
-        raise Refused(N_("The file is too large (at most %(mb)d MB)."), mb=limit // 1_000_000)
+        raise too_large(limit)
     # pyHanko validates on its own event loop: run it off ours.
     report = await asyncio.to_thread(verify_pdf, data, trust_roots(svc, docs), tr)
     digest = hashlib.sha256(data).hexdigest()
@@ -171,12 +262,16 @@ async def verify_upload(upload: UploadFile, svc: Services, docs: DocumentsRuntim
     return report
 
 
-@router.post("/api/v1/verify", tags=["agreement"])
+@upload_router.post("/api/v1/verify", tags=["agreement"])
 async def verify(file: Annotated[UploadFile, File()], svc: ServicesDep, docs: Documents,
                  tr: Tr, session: SessionDep) -> VerificationReport:
     """Upload any PDF: are its signatures intact and valid, who signed when, was it changed
-    after signing, and is it an agreement in the platform's records."""
+    after signing, and is it an agreement in the platform's records. A file over the limit is
+    refused with 413, before it is read when the request declares its length."""
     return await verify_upload(file, svc, docs, tr, session)
+
+
+router.include_router(upload_router)
 
 
 @router.get("/verify", include_in_schema=False)
@@ -188,10 +283,17 @@ async def verify_page(request: Request, user: OptionalUser, tr: Tr) -> Response:
 @router.post("/verify", include_in_schema=False)
 async def verify_form(request: Request, user: OptionalUser, tr: Tr, svc: ServicesDep,
                       docs: Documents, session: SessionDep) -> Response:
-    form = await request.form()
     pages: Pages = request.app.state.pages
+    limit = svc.settings.verify_max_bytes
+    try:
+        form = await capped(request, limit).form()
+    except _BodyTooLarge:
+        exc = too_large(limit)
+        return pages.render(request, "verify.html", tr, user, status_code=exc.status_code,
+                            report=None, error=tr.gettext(exc.message, **exc.params))
     upload = form.get("file")
-    if not isinstance(upload, UploadFile) or not upload.filename:
+    # The form gives Starlette's UploadFile (FastAPI's is a subclass made for parameters).
+    if not isinstance(upload, StarletteUploadFile) or not upload.filename:
         return pages.render(request, "verify.html", tr, user, status_code=422, report=None,
                             error=tr.gettext(N_("Choose a PDF file to check.")))
     try:
@@ -216,36 +318,75 @@ async def filing_public(filing: Filing, session: AsyncSession) -> FilingPublic:
     )
 
 
-@router.post("/api/v1/cases/{case_id}/filings", tags=["courts"])
-async def file_agreement(case_id: PathId, data: FilingCreate, response: Response,
-                         user: OptionalUser, session: SessionDep, docs: Documents,
-                         svc: ServicesDep, tr: Tr) -> FilingPublic:
-    """File the case's signed agreement with a court; the answer is the receipt. Filing the
-    same agreement with the same court again returns the first receipt."""
+async def _file(case_id: int, court_id: int, user: User | None, session: AsyncSession,
+                docs: DocumentsRuntime, svc: Services, tr: Translator) -> tuple[Filing, bool]:
+    """File for the API and the case page alike: the filing, and whether it is new."""
     case = await cases.get_case(case_id, session=session)
-    participant = await cases.participant_of(case_id, user.id if user else None,
-                                             session=session)
+    subject = Subject(user, await cases.participant_of(case_id, user.id if user else None,
+                                                       session=session))
     agreement = (await session.exec(select(Agreement).where(
         Agreement.case_id == case_id, col(Agreement.completed_at).is_not(None))
         .order_by(col(Agreement.id).desc()))).first()
-    existing = agreement and (await session.exec(select(Filing).where(
-        Filing.agreement_id == agreement.id, Filing.court_id == data.court_id))).first()
-    if not existing:
-        access.check_agreement(AgreementAction.file_agreement, Subject(user, participant), case)
-    else:
-        access.check_agreement(AgreementAction.view_agreement, Subject(user, participant), case)
+    existing = agreement and await docs.filings.open_filing(agreement.id or 0, court_id,
+                                                            session=session)
+    if existing:
+        access.check_agreement(AgreementAction.view_agreement, subject, case)
+        return existing, False
+    access.check_agreement(AgreementAction.file_agreement, subject, case)
     if agreement is None:
         raise Conflict(N_("Only a signed agreement can be filed."))
     assert user is not None
     report = await asyncio.to_thread(verify_pdf, docs.signing.read(agreement),
                                      trust_roots(svc, docs), tr)
     filing, created = await docs.filings.file(
-        case, agreement, data.court_id, user=user, session=session,
+        case, agreement, court_id, user=user, session=session,
         verification=report.model_dump_json(include={"valid", "message", "signatures"}))
-    response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
     if created:
         docs.filings.deliver_later()
+    return filing, created
+
+
+@router.post("/api/v1/cases/{case_id}/filings", tags=["courts"])
+async def file_agreement(case_id: PathId, data: FilingCreate, response: Response,
+                         user: OptionalUser, session: SessionDep, docs: Documents,
+                         svc: ServicesDep, tr: Tr) -> FilingPublic:
+    """File the case's signed agreement with a court; the answer is the receipt. While that
+    filing is received or accepted, filing again returns it (200); after the court rejects it,
+    filing again makes a new one (201)."""
+    filing, created = await _file(case_id, data.court_id, user, session, docs, svc, tr)
+    response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
     return await filing_public(filing, session)
+
+
+@router.post("/cases/{case_id}/filings", include_in_schema=False)
+async def file_form(case_id: PathId, request: Request, user: CurrentUser, tr: Tr,
+                    session: SessionDep, docs: Documents, svc: ServicesDep) -> Response:
+    """The case page's filing form: the mediator picks a court from the register."""
+    values = await read_form(request)
+    try:
+        data = parse(FilingCreate, values, tr)
+    except FormInvalid:
+        raise Refused(N_("Choose the court to file the agreement with."),
+                      field="court_id") from None
+    await _file(case_id, data.court_id, user, session, docs, svc, tr)
+    return RedirectResponse(f"/cases/{case_id}?done=saved#filings", status_code=303)
+
+
+def case_page_filings(docs: DocumentsRuntime) -> CasePagePart:
+    """What the case page shows of filings: each with its court, number, status and reason,
+    and for the mediator, the courts of the register to file with."""
+
+    async def part(case: Case, subject: Subject, session: AsyncSession) -> dict[str, Any]:
+        try:
+            access.check_agreement(AgreementAction.file_agreement, subject, case)
+            courts = (await session.exec(select(Court).where(col(Court.active).is_(True))
+                                         .order_by(col(Court.name)))).all()
+        except Refused:
+            courts = []
+        return {"filings": await docs.filings.of_case(case.id or 0, session=session),
+                "filing_courts": courts}
+
+    return part
 
 
 @router.get("/api/v1/courts/{court_id}/filings", tags=["courts"])
@@ -332,9 +473,14 @@ async def _render_sign(request: Request, draft_id: int, user: User, tr: Translat
     public = await agreement_public(docs, agreement, case, session=session)
     mine = next((s for s in public.signatories if s.user_id == me.id), None)
     pages: Pages = request.app.state.pages
+    extra: dict[str, str] = {}
+    if request.query_params.get("done") == "code_sent":
+        extra["flash"] = tr.gettext(N_("We have sent you a code by e-mail. It is valid for "
+                                       "15 minutes."))
     return pages.render(request, "sign.html", tr, user, status_code=status_code, draft=draft,
                         case=case, agreement=public, mine=mine,
-                        has_password=me.password_hash is not None, errors=errors or {})
+                        has_password=me.password_hash is not None, errors=errors or {},
+                        **extra)
 
 
 @router.post("/drafts/{draft_id}/sign", include_in_schema=False)
@@ -343,11 +489,7 @@ async def sign_form(draft_id: PathId, request: Request, user: CurrentUser, tr: T
     values = await read_form(request)
     try:
         data = parse(SignRequest, values, tr)
-        draft, case, me = await _draft_case(draft_id, user, session,
-                                            AgreementAction.sign_agreement)
-        await docs.signing.sign(draft, case, me, password=data.password, code=data.code,
-                                typed_name=data.full_name, ip=client_ip(request),
-                                session=session)
+        await _sign(draft_id, data, request, user, session, docs)
     except FormInvalid as exc:
         return await _render_sign(request, draft_id, user, tr, session, docs, 422, exc.errors)
     except Refused as exc:
@@ -356,6 +498,19 @@ async def sign_form(draft_id: PathId, request: Request, user: CurrentUser, tr: T
         return await _render_sign(request, draft_id, user, tr, session, docs, exc.status_code,
                                   err.errors)
     return RedirectResponse(f"/drafts/{draft_id}/sign?done=signed", status_code=303)
+
+
+@router.post("/drafts/{draft_id}/sign/code", include_in_schema=False)
+async def send_code_form(draft_id: PathId, request: Request, user: CurrentUser, tr: Tr,
+                         session: SessionDep, docs: Documents, svc: ServicesDep) -> Response:
+    """The signing page's "send me a code" button, for a signatory without a password."""
+    await read_form(request)
+    try:
+        await _send_code(draft_id, user, session, docs, svc)
+    except Refused as exc:
+        return await _render_sign(request, draft_id, user, tr, session, docs, exc.status_code,
+                                  {"code": tr.gettext(exc.message, **exc.params)})
+    return RedirectResponse(f"/drafts/{draft_id}/sign?done=code_sent", status_code=303)
 
 
 @router.get("/court", include_in_schema=False)

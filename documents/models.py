@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, LargeBinary, Text, UniqueConstraint
+from sqlalchemy import Column, Index, LargeBinary, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from odr.models import utcnow
@@ -118,8 +118,21 @@ class SigningCode(SQLModel, table=True):
     used_at: datetime | None = None
 
 
+class SigningFailure(SQLModel, table=True):
+    """A wrong password or code given to sign; too many in a while lock signing for a time."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    agreement_id: int = Field(foreign_key="agreement.id", index=True)
+    user_id: int = Field(foreign_key="user.id")
+    at: datetime = Field(default_factory=utcnow)
+
+
 class Filing(SQLModel, table=True):
-    __table_args__ = (UniqueConstraint("agreement_id", "court_id"),)
+    # One open filing of an agreement per court: filing again returns it, while a rejected
+    # filing leaves room for a new one. The database keeps this true under concurrent requests.
+    __table_args__ = (Index("uq_filing_open", "agreement_id", "court_id", unique=True,
+                            sqlite_where=text("status != 'rejected'"),
+                            postgresql_where=text("status != 'rejected'")),)
 
     id: int | None = Field(default=None, primary_key=True)
     number: str = Field(max_length=40, unique=True)
@@ -145,6 +158,9 @@ class WebhookDelivery(SQLModel, table=True):
     body: str = Field(sa_column=Column(Text, nullable=False))
     attempts: int = 0
     delivered_at: datetime | None = None
+    # When the worker tries next; none once delivered or given up (after the last attempt).
+    next_attempt_at: datetime | None = Field(default=None, index=True)
+    gave_up_at: datetime | None = None
     last_status: int | None = None
     last_error: str = Field(default="", max_length=500)
     created_at: datetime = Field(default_factory=utcnow)

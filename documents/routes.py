@@ -9,6 +9,8 @@ from __future__ import annotations
 import colorsys
 import hashlib
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, WebSocket, WebSocketDisconnect, status
@@ -19,7 +21,8 @@ from starlette.websockets import WebSocketState
 from documents import agreement_routes, service
 from documents.direct_frames import direct_frames
 from documents.draft_room import WriteRefused
-from documents.runtime import Documents, DocumentsRuntime, runtime
+from documents.runtime import Documents, DocumentsRuntime
+from documents.runtime import runtime as documents_runtime
 from documents.schemas import (
     DiffPublic,
     DraftCreate,
@@ -50,6 +53,22 @@ log = logging.getLogger("odr.drafts")
 router = APIRouter()
 router.include_router(agreement_routes.router)
 __all__ = ["router", "runtime"]
+
+
+@asynccontextmanager
+async def runtime(services: Services) -> AsyncIterator[DocumentsRuntime]:
+    """The documents runtime as the app runs it (in its lifespan): the webhook worker delivers
+    court notices, and the case page shows the case's filings."""
+    async with documents_runtime(services) as docs:
+        filings_part = agreement_routes.case_page_filings(docs)
+        services.case_page_parts.append(filings_part)
+        docs.filings.start()
+        try:
+            yield docs
+        finally:
+            services.case_page_parts.remove(filings_part)
+            await docs.filings.close()
+
 
 # Close codes: 1008 policy (not allowed), 1007 malformed data, 1009 too large.
 POLICY, MALFORMED, TOO_LARGE = 1008, 1007, 1009

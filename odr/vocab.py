@@ -87,4 +87,15 @@ EVENT_LABELS = {
     "draft_created": N_("Agreement draft started"),
     "draft_approved": N_("A party approved the draft"),
     "draft_frozen": N_("Agreement frozen for signature"),
+    "signed": N_("Signed the agreement"),
+    "sealed": N_("Agreement signed by everyone and sealed"),
+    "filed": N_("Agreement filed with the court"),
+    "filing_accepted": N_("The court accepted the agreement"),
+    "filing_rejected": N_("The court rejected the agreement"),
+}
+
+FILING_STATUS_LABELS = {
+    "received": N_("Received by the court"),
+    "accepted": N_("Accepted by the court"),
+    "rejected": N_("Rejected by the court"),
 }

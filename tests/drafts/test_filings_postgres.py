@@ -1,0 +1,38 @@
+"""Concurrent identical filings on PostgreSQL, where two requests really can both find no filing
+and both insert one: the unique index on open filings refuses the second, which answers with
+the first. Skipped when the test server cannot be reached (see tests/test_postgres.py)."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from tests.drafts.test_signing import signed_agreement
+from tests.harness import Platform, expect
+from tests.test_postgres import database_url, pg_platform  # noqa: F401  (fixtures)
+
+
+def test_identical_filings_at_the_same_moment_on_postgres(pg_platform: Platform) -> None:  # noqa: F811
+    platform = pg_platform
+    cast = platform.cast()
+    case_id, _draft, _agreement = signed_agreement(platform, cast)
+    clerk = platform.clerk()
+    court_id = expect(clerk.client.get("/api/v1/me"), 200)["court_id"]
+    twins = [cast.mediator] + [platform.login(cast.mediator.email) for _ in range(3)]
+    start = threading.Barrier(len(twins))
+    answers: list[Any] = [None] * len(twins)
+
+    def press(i: int) -> None:
+        start.wait()
+        answers[i] = twins[i].client.post(f"/api/v1/cases/{case_id}/filings",
+                                          json={"court_id": court_id})
+
+    threads = [threading.Thread(target=press, args=(i,)) for i in range(len(twins))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    statuses = sorted(a.status_code for a in answers)
+    assert statuses == [200] * (len(twins) - 1) + [201], [a.text for a in answers]
+    assert len({a.json()["id"] for a in answers}) == 1
+    assert len(expect(clerk.client.get(f"/api/v1/courts/{court_id}/filings"), 200)) == 1
