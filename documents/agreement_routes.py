@@ -150,6 +150,8 @@ async def agreement_pdf(agreement_id: PathId, user: OptionalUser, session: Sessi
         participant = await cases.participant_of(case.id or 0, user.id if user else None,
                                                  session=session)
         access.check_agreement(AgreementAction.view_agreement, Subject(user, participant), case)
+    if agreement.completed_at is None:  # a seal that failed is tried again when anyone reads
+        await docs.signing.seal_if_due(agreement, case, session=session)
     return Response(docs.signing.read(agreement), media_type="application/pdf", headers={
         "content-disposition": f'inline; filename="agreement-{case.number}.pdf"'})
 
@@ -369,7 +371,7 @@ async def file_form(case_id: PathId, request: Request, user: CurrentUser, tr: Tr
         raise Refused(N_("Choose the court to file the agreement with."),
                       field="court_id") from None
     await _file(case_id, data.court_id, user, session, docs, svc, tr)
-    return RedirectResponse(f"/cases/{case_id}?done=saved#filings", status_code=303)
+    return RedirectResponse(f"/cases/{case_id}?done=filed#filings", status_code=303)
 
 
 def case_page_filings(docs: DocumentsRuntime) -> CasePagePart:

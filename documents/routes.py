@@ -6,6 +6,7 @@ storing and forwarding; the policy decides, before accept, who may read and who 
 
 from __future__ import annotations
 
+import asyncio
 import colorsys
 import hashlib
 import logging
@@ -63,11 +64,23 @@ async def runtime(services: Services) -> AsyncIterator[DocumentsRuntime]:
         filings_part = agreement_routes.case_page_filings(docs)
         services.case_page_parts.append(filings_part)
         docs.filings.start()
+        # Agreements left signed but unsealed when the process stopped (or when the timestamp
+        # server was down) are sealed in the background: start-up does not wait for it.
+        sealing = asyncio.get_running_loop().create_task(_seal_pending(docs))
         try:
             yield docs
         finally:
+            sealing.cancel()
             services.case_page_parts.remove(filings_part)
             await docs.filings.close()
+
+
+async def _seal_pending(docs: DocumentsRuntime) -> None:
+    try:
+        if sealed := await docs.signing.seal_pending():
+            log.info("Sealed %d agreement(s) left unsealed", sealed)
+    except Exception:  # a database that is not there yet must not stop the service
+        log.exception("Sealing pending agreements failed")
 
 
 # Close codes: 1008 policy (not allowed), 1007 malformed data, 1009 too large.

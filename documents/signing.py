@@ -272,7 +272,7 @@ class AgreementSigning:
     async def _confirm(self, agreement: Agreement, user: User, password: str | None,
                        code: str | None, *, session: AsyncSession) -> str:
         if password:
-            if not self.svc.hashing.verify(user.password_hash, password):
+            if not await self.svc.hashing.verify_async(user.password_hash, password):
                 raise Forbidden(N_("The password is not right."), field="password")
             return "password"
         if code:

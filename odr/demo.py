@@ -36,7 +36,7 @@ async def create_demo(svc: Services, *, only_if_empty: bool = True) -> DemoAccou
         async def person(email: str, name: str, role: AccountRole, label: str) -> User:
             password = secrets.token_urlsafe(9)
             user = User(email=email, name=name, role=role,
-                        password_hash=svc.hashing.hash(password), language="ru")
+                        password_hash=await svc.hashing.hash_async(password), language="ru")
             session.add(user)
             await session.flush()
             result.logins.append((label, email, password))

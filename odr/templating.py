@@ -37,6 +37,7 @@ FLASH = {
     "saved": N_("Saved."),
     "welcome": N_("Welcome! Your account has been created."),
     "signed": N_("Your signature has been added to the agreement."),
+    "filed": N_("The agreement has been filed with the court. Its filing number is below."),
 }
 
 
