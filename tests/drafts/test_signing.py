@@ -56,6 +56,21 @@ def pdf_of(person: Person, agreement: dict[str, Any]) -> bytes:
     return response.content
 
 
+def pdfsig(pdf: bytes, tmp_path: Path, roots: list[Path]) -> str:
+    """poppler's report on ``pdf``, trusting only ``roots`` (PEM files) in an NSS database of
+    its own: an independent validator beside pyHanko."""
+    path = tmp_path / "agreement.pdf"
+    path.write_bytes(pdf)
+    nss = tmp_path / "nss"
+    nss.mkdir()
+    subprocess.run(["certutil", "-N", "-d", f"sql:{nss}", "--empty-password"], check=True)
+    for n, root in enumerate(roots):
+        subprocess.run(["certutil", "-A", "-d", f"sql:{nss}", "-n", f"root-{n}", "-t",
+                        "CT,C,C", "-i", str(root)], check=True)
+    return subprocess.run(["pdfsig", "-nssdir", f"sql:{nss}", str(path)], capture_output=True,
+                          text=True, check=False).stdout
+
+
 def ca_cert(platform: Platform) -> asn1_x509.Certificate:
     _type, _headers, der = pem.unarmor((platform.settings.data_dir / "pki" / "ca.pem").read_bytes())
     return asn1_x509.Certificate.load(der)
@@ -87,15 +102,8 @@ def test_pdfsig_validates_every_signature_against_the_local_authority(
     platform: Platform, cast: Cast, tmp_path: Path
 ) -> None:
     _case, _draft, agreement = signed_agreement(platform, cast)
-    path = tmp_path / "agreement.pdf"
-    path.write_bytes(pdf_of(cast.requester, agreement))
-    nss = tmp_path / "nss"
-    nss.mkdir()
-    subprocess.run(["certutil", "-N", "-d", f"sql:{nss}", "--empty-password"], check=True)
-    subprocess.run(["certutil", "-A", "-d", f"sql:{nss}", "-n", "odr-ca", "-t", "CT,C,C", "-i",
-                    str(platform.settings.data_dir / "pki" / "ca.pem")], check=True)
-    out = subprocess.run(["pdfsig", "-nssdir", f"sql:{nss}", str(path)], capture_output=True,
-                         text=True, check=False).stdout
+    out = pdfsig(pdf_of(cast.requester, agreement), tmp_path,
+                 [platform.settings.data_dir / "pki" / "ca.pem"])
     assert out.count("Signature Validation: Signature is Valid.") == 4, out
     assert out.count("Certificate Validation: Certificate is Trusted.") == 4, out
     assert "Signer Certificate Common Name: Erlan Requester" in out

@@ -9,7 +9,6 @@ import asyncio
 import datetime
 import io
 import shutil
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -53,7 +52,14 @@ from documents.pki import TrustRoots
 from documents.verify import verify_pdf
 from odr.i18n import Catalogues
 from odr.models import CaseStatus
-from tests.drafts.test_signing import ca_cert, frozen_case, pdf_of, sign, signed_agreement
+from tests.drafts.test_signing import (
+    ca_cert,
+    frozen_case,
+    pdf_of,
+    pdfsig,
+    sign,
+    signed_agreement,
+)
 from tests.harness import Cast, Platform, expect, open_platform
 
 
@@ -244,17 +250,8 @@ def test_pdfsig_still_validates_the_long_term_file(timestamped: Platform,
     platform = timestamped
     cast = platform.cast()
     _case, _draft, agreement = signed_agreement(platform, cast)
-    path = tmp_path / "agreement.pdf"
-    path.write_bytes(pdf_of(cast.requester, agreement))
-    nss = tmp_path / "nss"
-    nss.mkdir()
-    subprocess.run(["certutil", "-N", "-d", f"sql:{nss}", "--empty-password"], check=True)
-    for nick, pem_path in (("odr-ca", platform.settings.data_dir / "pki" / "ca.pem"),
-                           ("tsa-root", tsa.root_file(tmp_path))):
-        subprocess.run(["certutil", "-A", "-d", f"sql:{nss}", "-n", nick, "-t", "CT,C,C",
-                        "-i", str(pem_path)], check=True)
-    out = subprocess.run(["pdfsig", "-nssdir", f"sql:{nss}", str(path)], capture_output=True,
-                         text=True, check=False).stdout
+    out = pdfsig(pdf_of(cast.requester, agreement), tmp_path,
+                 [platform.settings.data_dir / "pki" / "ca.pem", tsa.root_file(tmp_path)])
     # Four signatures valid and trusted; pdfsig cannot check the document timestamp itself.
     assert out.count("Signature Validation: Signature is Valid.") == 4, out
     assert out.count("Certificate Validation: Certificate is Trusted.") == 4, out
