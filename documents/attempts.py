@@ -15,7 +15,7 @@ from sqlalchemy import func, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from documents.models import SigningCode, SigningFailure
+from documents.models import Agreement, SigningCode, SigningFailure
 from odr.errors import N_, TooManyAttempts
 from odr.models import utcnow
 
@@ -35,7 +35,14 @@ async def _failures(session: AsyncSession, agreement_id: int, user_id: int
 
 
 async def check(session: AsyncSession, agreement_id: int, user_id: int) -> None:
-    """Refuse while the signatory is locked out of signing this agreement."""
+    """Refuse while the signatory is locked out of signing this agreement.
+
+    Confirmations of one agreement are taken one at a time until the caller's transaction ends
+    (the agreement's row is locked on PostgreSQL; SQLite transactions already hold the write
+    lock): otherwise a burst of parallel guesses would all pass this check before any of them
+    is counted.
+    """
+    await session.exec(select(Agreement.id).where(Agreement.id == agreement_id).with_for_update())
     count, oldest = await _failures(session, agreement_id, user_id)
     if count >= MAX_FAILURES and oldest is not None:
         left = (oldest + WINDOW - utcnow()).total_seconds()

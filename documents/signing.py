@@ -37,6 +37,7 @@ from pyhanko.sign.validation.dss import collect_validation_info
 from pyhanko.stamp import BaseStampStyle, StaticStampStyle
 from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.path import ValidationPath
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -246,8 +247,14 @@ class AgreementSigning:
         agreement = Agreement(draft_id=draft.id or 0, case_id=case.id or 0,
                               text_sha256=draft.frozen_sha256, revision=0, file="",
                               file_sha256=sha256(pdf))
-        session.add(agreement)
-        await session.flush()
+        try:
+            async with session.begin_nested():
+                session.add(agreement)
+        except IntegrityError:
+            # Two signatories opened it first at the same moment (PostgreSQL lets both look
+            # before either inserts): the other's is committed by now, and it is the one.
+            return (await session.exec(select(Agreement).where(
+                Agreement.draft_id == draft.id))).one()
         agreement.file = self._write(agreement.id or 0, 0, pdf)
         session.add(AgreementRevision(agreement_id=agreement.id or 0, revision=0,
                                       file_sha256=agreement.file_sha256, kind="rendered"))

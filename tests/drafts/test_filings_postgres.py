@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from tests.drafts.test_signing import signed_agreement
+from tests.drafts.test_signing import frozen_case, sign, signed_agreement
 from tests.harness import Platform, expect
 from tests.test_postgres import database_url, pg_platform  # noqa: F401  (fixtures)
 
@@ -36,3 +36,27 @@ def test_identical_filings_at_the_same_moment_on_postgres(pg_platform: Platform)
     assert statuses == [200] * (len(twins) - 1) + [201], [a.text for a in answers]
     assert len({a.json()["id"] for a in answers}) == 1
     assert len(expect(clerk.client.get(f"/api/v1/courts/{court_id}/filings"), 200)) == 1
+
+
+def test_parallel_wrong_passwords_are_counted_one_by_one_on_postgres(
+    pg_platform: Platform,  # noqa: F811
+) -> None:
+    """Eight wrong passwords at the same moment: five are counted, the rest meet the lock."""
+    platform = pg_platform
+    cast = platform.cast()
+    _case, draft_id = frozen_case(platform, cast)
+    tabs = [platform.login(cast.requester.email) for _ in range(8)]
+    start = threading.Barrier(len(tabs))
+    answers: list[Any] = [None] * len(tabs)
+
+    def guess(i: int) -> None:
+        start.wait()
+        answers[i] = sign(tabs[i], draft_id, password=f"wrong guess {i}")
+
+    threads = [threading.Thread(target=guess, args=(i,)) for i in range(len(tabs))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    statuses = sorted(a.status_code for a in answers)
+    assert statuses == [403] * 5 + [429] * 3, [a.text for a in answers]
