@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import colorsys
+import contextlib
 import hashlib
 import logging
 from collections.abc import AsyncIterator
@@ -70,9 +71,22 @@ async def runtime(services: Services) -> AsyncIterator[DocumentsRuntime]:
         try:
             yield docs
         finally:
-            sealing.cancel()
+            await _stop(sealing)
             services.case_page_parts.remove(filings_part)
             await docs.filings.close()
+
+
+async def _stop(sealing: asyncio.Task[None]) -> None:
+    """Let the start-up sealing finish (it is quick unless a timestamp server is slow), else
+    cancel it; either way it has let go of its database connection before the engine closes
+    (a task left holding one at that point never finishes, and shutdown hangs)."""
+    await asyncio.wait({sealing}, timeout=SEAL_ON_SHUTDOWN_SECONDS)
+    sealing.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await sealing
+
+
+SEAL_ON_SHUTDOWN_SECONDS = 5.0
 
 
 async def _seal_pending(docs: DocumentsRuntime) -> None:

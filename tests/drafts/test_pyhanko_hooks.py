@@ -1,5 +1,6 @@
-"""documents.pyhanko_hooks against the pinned pyHanko: the fast hex-string reader gives exactly
-what pyHanko's own gives (value, and where the stream is left), and fails where it fails."""
+"""documents.pyhanko_hooks against the pinned pyHanko: the fast hex-string reader and token
+reader give exactly what pyHanko's own give (value, and where the stream is left), and the
+hex reader fails where pyHanko's fails."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from importlib.metadata import version
 from typing import Any
 
 import pytest
-from pyhanko.pdf_utils import generic
+from pyhanko.pdf_utils import generic, misc
 
 from documents import pyhanko_hooks
 
@@ -35,6 +36,10 @@ def test_the_hook_is_installed_where_pyhanko_looks_for_it() -> None:
     # read_object looks the function up in its module at each call, so this is what it uses.
     assert generic.read_hex_string_from_stream is pyhanko_hooks.read_hex_string
     assert "read_hex_string_from_stream(stream)" in inspect.getsource(generic.read_object)
+    # read_until_delimiter and read_until_whitespace look it up in their module too.
+    assert misc._read_until_class is pyhanko_hooks.read_until_class
+    assert "_read_until_class(" in inspect.getsource(misc.read_until_delimiter)
+    assert "_read_until_class(" in inspect.getsource(misc.read_until_whitespace)
 
 
 @pytest.mark.parametrize("data", [
@@ -55,3 +60,25 @@ def test_random_hex_strings_read_alike() -> None:
         data = b"<" + body + (b">" if rnd.random() < 0.9 else b"") + b" after"
         original, hooked = both(data)
         assert hooked == original, data
+
+
+def tokens_alike(data: bytes, class_chars: bytes, maxchars: int | None) -> None:
+    results = []
+    for reader in (pyhanko_hooks._original_read_until_class, pyhanko_hooks.read_until_class):
+        stream = io.BytesIO(data)
+        stream.seek(1)
+        value = reader(class_chars, stream, maxchars)
+        results.append((value, stream.tell()))
+    assert results[1] == results[0], (data, class_chars, maxchars)
+
+
+def test_random_tokens_read_alike() -> None:
+    rnd = random.Random(7)
+    delimiters = misc.PDF_WHITESPACE + misc.PDF_DELIMITERS
+    alphabet = b"abcXYZ019#.-+" + delimiters
+    for _ in range(2000):
+        body = bytes(rnd.choice(alphabet) for _ in range(rnd.randrange(0, 200)))
+        if rnd.random() < 0.3:  # long tokens, past one block
+            body = b"N" * rnd.randrange(60, 300) + body
+        maxchars = rnd.choice([None, None, 1, 5, 20, 64, 65, 200])
+        tokens_alike(b"/" + body, rnd.choice([delimiters, misc.PDF_WHITESPACE]), maxchars)
