@@ -67,7 +67,8 @@ async def runtime(services: Services) -> AsyncIterator[DocumentsRuntime]:
         docs.filings.start()
         # Agreements left signed but unsealed when the process stopped (or when the timestamp
         # server was down) are sealed in the background: start-up does not wait for it.
-        sealing = asyncio.get_running_loop().create_task(_seal_pending(docs))
+        sealing = docs.startup_sealing = asyncio.get_running_loop().create_task(
+            _seal_pending(docs))
         try:
             yield docs
         finally:

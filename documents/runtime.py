@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -27,6 +28,8 @@ class DocumentsRuntime:
     drafts: DraftService
     signing: AgreementSigning
     filings: Filings
+    # Sealing what was left unsealed, started in the background at start-up (documents.routes).
+    startup_sealing: asyncio.Task[None] | None = None
 
 
 @asynccontextmanager

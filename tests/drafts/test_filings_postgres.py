@@ -5,11 +5,30 @@ the first. Skipped when the test server cannot be reached (see tests/test_postgr
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from tests.drafts.test_signing import frozen_case, sign, signed_agreement
 from tests.harness import Platform, expect
 from tests.test_postgres import database_url, pg_platform  # noqa: F401  (fixtures)
+
+
+def at_once(requests: list[Callable[[], Any]]) -> list[Any]:
+    """Send each request from its own thread, all released together; their answers in order."""
+    start = threading.Barrier(len(requests))
+    answers: list[Any] = [None] * len(requests)
+
+    def send(i: int) -> None:
+        start.wait()
+        answers[i] = requests[i]()
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(len(requests))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    return answers
 
 
 def test_identical_filings_at_the_same_moment_on_postgres(pg_platform: Platform) -> None:  # noqa: F811
@@ -19,19 +38,8 @@ def test_identical_filings_at_the_same_moment_on_postgres(pg_platform: Platform)
     clerk = platform.clerk()
     court_id = expect(clerk.client.get("/api/v1/me"), 200)["court_id"]
     twins = [cast.mediator] + [platform.login(cast.mediator.email) for _ in range(3)]
-    start = threading.Barrier(len(twins))
-    answers: list[Any] = [None] * len(twins)
-
-    def press(i: int) -> None:
-        start.wait()
-        answers[i] = twins[i].client.post(f"/api/v1/cases/{case_id}/filings",
-                                          json={"court_id": court_id})
-
-    threads = [threading.Thread(target=press, args=(i,)) for i in range(len(twins))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
+    answers = at_once([partial(twin.client.post, f"/api/v1/cases/{case_id}/filings",
+                               json={"court_id": court_id}) for twin in twins])
     statuses = sorted(a.status_code for a in answers)
     assert statuses == [200] * (len(twins) - 1) + [201], [a.text for a in answers]
     assert len({a.json()["id"] for a in answers}) == 1
@@ -46,17 +54,7 @@ def test_parallel_wrong_passwords_are_counted_one_by_one_on_postgres(
     cast = platform.cast()
     _case, draft_id = frozen_case(platform, cast)
     tabs = [platform.login(cast.requester.email) for _ in range(8)]
-    start = threading.Barrier(len(tabs))
-    answers: list[Any] = [None] * len(tabs)
-
-    def guess(i: int) -> None:
-        start.wait()
-        answers[i] = sign(tabs[i], draft_id, password=f"wrong guess {i}")
-
-    threads = [threading.Thread(target=guess, args=(i,)) for i in range(len(tabs))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
+    answers = at_once([partial(sign, tab, draft_id, password=f"wrong guess {i}")
+                       for i, tab in enumerate(tabs)])
     statuses = sorted(a.status_code for a in answers)
     assert statuses == [403] * 5 + [429] * 3, [a.text for a in answers]

@@ -5,16 +5,13 @@ what it signed still verifies."""
 
 from __future__ import annotations
 
-import datetime
 import io
 import re
 from pathlib import Path
 
-from asn1crypto import keys as asn1_keys
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import NameOID
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign import fields, signers
@@ -27,7 +24,7 @@ from documents.pki import LocalAuthority, TrustRoots
 from documents.verify import verify_pdf
 from odr.i18n import Catalogues
 from tests.drafts.test_signing import pdf_of, signed_agreement
-from tests.drafts.test_timestamps import der, issue
+from tests.drafts.test_timestamps import der, der_key, issue
 from tests.harness import Platform, expect, make_settings, open_platform
 
 PASSPHRASE = "key passphrase"
@@ -128,40 +125,18 @@ def test_an_elliptic_curve_authority_is_retired_and_what_it_signed_still_verifie
     folder, passphrase = tmp_path / "pki", settings.effective_secret_key.encode()
     # The authority as earlier versions made it: ECDSA P-256, in pki/ca.key and pki/ca.pem.
     folder.mkdir()
-    old_key = ec.generate_private_key(ec.SECP256R1())
-    old_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Old EC Authority")])
-    now = datetime.datetime.now(datetime.UTC)
-    old_cert = (
-        x509.CertificateBuilder().subject_name(old_name).issuer_name(old_name)
-        .public_key(old_key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=30))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .sign(old_key, hashes.SHA256()))
+    old_key, old_cert = issue("Old EC Authority", None, ca=True,
+                              key=ec.generate_private_key(ec.SECP256R1()))
     (folder / "ca.key").write_bytes(old_key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
         serialization.BestAvailableEncryption(passphrase)))
     (folder / "ca.pem").write_bytes(old_cert.public_bytes(serialization.Encoding.PEM))
     # A document it signed back then.
-    signer_key = ec.generate_private_key(ec.SECP256R1())
-    signer_cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Old Signer")]))
-        .issuer_name(old_name).public_key(signer_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=30))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.KeyUsage(
-            digital_signature=True, content_commitment=True, key_encipherment=False,
-            data_encipherment=False, key_agreement=False, key_cert_sign=False, crl_sign=False,
-            encipher_only=False, decipher_only=False), critical=True)
-        .sign(old_key, hashes.SHA256()))
+    signer_key, signer_cert = issue("Old Signer", (old_key, old_cert), ca=False,
+                                    key=ec.generate_private_key(ec.SECP256R1()))
     signer = signers.SimpleSigner(
         signing_cert=der(signer_cert),
-        signing_key=asn1_keys.PrivateKeyInfo.load(signer_key.private_bytes(
-            serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption())),
+        signing_key=der_key(signer_key),
         cert_registry=SimpleCertificateStore.from_certs(  # type: ignore[no-untyped-call]
             [der(old_cert)]))
     blank = HTML(string="<p>An agreement</p>").write_pdf()

@@ -10,7 +10,6 @@ import datetime
 import io
 import shutil
 import threading
-import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
@@ -22,7 +21,7 @@ from asn1crypto import tsp
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.ades.report import AdESPassed
@@ -71,15 +70,25 @@ def policy(roots: list[asn1_x509.Certificate], rule: RevocationCheckingRule
             ee_certificate_rule=rule, intermediate_ca_cert_rule=rule)))
 
 
+PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+
+
 def der(cert: x509.Certificate) -> asn1_x509.Certificate:
     return asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER))
 
 
-def issue(name: str, issuer: tuple[rsa.RSAPrivateKey, x509.Certificate] | None, *, ca: bool,
-          eku: list[x509.ObjectIdentifier] | None = None
-          ) -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
-    """A test certificate (self-signed when ``issuer`` is None)."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+def der_key(key: PrivateKey) -> asn1_keys.PrivateKeyInfo:
+    return asn1_keys.PrivateKeyInfo.load(key.private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))
+
+
+def issue(name: str, issuer: tuple[PrivateKey, x509.Certificate] | None, *, ca: bool,
+          eku: list[x509.ObjectIdentifier] | None = None, key: PrivateKey | None = None
+          ) -> tuple[PrivateKey, x509.Certificate]:
+    """A test certificate (self-signed when ``issuer`` is None), for a new RSA key unless
+    ``key`` is given."""
+    key = key or rsa.generate_private_key(public_exponent=65537, key_size=2048)
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
     issuer_key, issuer_name = (issuer[0], issuer[1].subject) if issuer else (key, subject)
     now = datetime.datetime.now(datetime.UTC)
@@ -121,9 +130,7 @@ class TimestampServer:
         self.requests = 0
         stamper = DummyTimeStamper(
             tsa_cert=der(tsa_cert),
-            tsa_key=asn1_keys.PrivateKeyInfo.load(tsa_key.private_bytes(
-                serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption())),
+            tsa_key=der_key(tsa_key),
             certs_to_embed=SimpleCertificateStore.from_certs(  # type: ignore[no-untyped-call]
                 [der(tsa_cert)]))
         server = self
@@ -320,9 +327,8 @@ def test_a_restarted_service_seals_what_was_left_unsealed(
     assert sealed() == 0
     with open_platform(tmp_path, template_db, **settings) as platform:
         # Start-up does not wait for the seal: it comes in the background.
-        deadline = time.monotonic() + 30
-        while sealed() == 0 and time.monotonic() < deadline:
-            time.sleep(0.1)
+        sealing = platform.app.state.documents.startup_sealing
+        platform.run(lambda _svc: asyncio.wait_for(sealing, 30))
         assert sealed() == 1
 
 
