@@ -9,16 +9,17 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from documents import routes as document_routes
-from odr import api, migrate, pages
+from odr import api, forgery, migrate, pages
 from odr.deps import language_of
 from odr.errors import N_, Refused
+from odr.headers import SecurityHeaders
 from odr.i18n import Translator
 from odr.services import Services
 from odr.settings import Settings
@@ -84,6 +85,8 @@ def create_app(settings: Settings | None = None, *, migrate_on_start: bool = Tru
     app = FastAPI(
         title="ODR platform", version="0.1.0", lifespan=lifespan,
         description="Online dispute resolution: mediation cases, register, rooms, agreements.",
+        # Every unsafe request must come from our own pages (forms, API, all alike).
+        dependencies=[Depends(forgery.guard)],
     )
     app.mount("/static", StaticFiles(directory=STATIC, check_dir=False), name="static")
     app.include_router(api.router)
@@ -94,7 +97,7 @@ def create_app(settings: Settings | None = None, *, migrate_on_start: bool = Tru
 
     build_stack = app.build_middleware_stack
     app.build_middleware_stack = (  # type: ignore[method-assign]
-        lambda: document_routes.DraftSocketShortcut(build_stack(), app))
+        lambda: SecurityHeaders(document_routes.DraftSocketShortcut(build_stack(), app), settings))
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:

@@ -6,8 +6,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 
-from odr import accounts
-from odr.deps import CSRF_COOKIE, LANG_COOKIE, SESSION_COOKIE, client_ip
+from odr import accounts, forgery
+from odr.deps import LANG_COOKIE, SESSION_COOKIE, client_ip
 from odr.models import User
 from odr.settings import Settings
 
@@ -34,11 +34,11 @@ def clear_session(response: Response, settings: Settings) -> None:
     )
 
 
-def set_csrf(response: Response, value: str, settings: Settings) -> None:
-    # Readable by our own scripts (they echo it in X-CSRF-Token); useless to other origins.
+def set_csrf(response: Response, seed: str, settings: Settings) -> None:
+    # The seed of the anonymous form token (``forgery``): no script needs it, so HttpOnly.
     response.set_cookie(
-        CSRF_COOKIE, value, httponly=False, samesite="lax", secure=settings.secure_cookies,
-        path="/",
+        forgery.cookie_name(settings), seed, httponly=True, samesite="lax",
+        secure=settings.secure_cookies, path="/",
     )
 
 

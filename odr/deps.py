@@ -6,30 +6,27 @@ route body never sees a case its user may not act on.
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Annotated, Any
-from urllib.parse import urlsplit
 
 from fastapi import Depends, Path, Request, WebSocket
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from odr import access, accounts, cases
+from odr import access, accounts, cases, forgery
 from odr.access import Action, GlobalAction, Subject
 from odr.errors import N_, Forbidden, Unauthenticated
 from odr.i18n import Translator, negotiate
 from odr.models import AuthSession, Case, Participant, User
 from odr.schemas import MAX_ID
 from odr.services import Services
+from odr.settings import Settings
 
 # A row id in a path; anything else is a 422 before any query runs.
 PathId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 SESSION_COOKIE = "odr_session"
-CSRF_COOKIE = "odr_csrf"
 LANG_COOKIE = "odr_lang"
-UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 def services(request: Request) -> Services:
@@ -76,8 +73,8 @@ async def auth(request: Request, session: SessionDep) -> Auth:
         found = await accounts.session_user(token, session=session)
         if found:
             result = Auth(found[1], browser=found[0])
-    if result.user is not None and result.browser is not None and request.method in UNSAFE:
-        _check_api_csrf(request)
+    if result.browser is not None and request.method in forgery.UNSAFE:
+        _check_api_csrf(request, result.browser)
     request.state.auth = result
     # Kept as a plain string: an error handler picks the language after a rollback, when the
     # user object can no longer be read.
@@ -89,43 +86,40 @@ async def websocket_user(websocket: WebSocket, session: AsyncSession) -> User | 
     """The user behind a WebSocket: a bearer token, else the session cookie from our own pages.
 
     Browsers send cookies with cross-site WebSocket handshakes too, so a cookie only counts when
-    the page that opened the socket is ours (its Origin matches the host or the public URL).
+    the page that opened the socket is ours (the same rule as for forms, ``forgery``).
     """
     header = websocket.headers.get("authorization", "")
     if header.lower().startswith("bearer "):
         return await accounts.api_token_user(header[7:].strip(), session=session)
     token = websocket.cookies.get(SESSION_COOKIE)
-    if not token or not _same_origin(websocket):
+    if not token or not forgery.from_our_pages(websocket.headers, websocket_settings(websocket)):
         return None
     found = await accounts.session_user(token, session=session)
     return found[1] if found else None
 
 
-def _same_origin(websocket: WebSocket) -> bool:
-    origin = websocket.headers.get("origin")
-    if origin is None:  # not a browser: no ambient cookies to abuse
-        return True
-    host = websocket.headers.get("host", "")
-    public = urlsplit(websocket.app.state.services.settings.public_url).netloc
-    return urlsplit(origin).netloc in {host, public}
+def websocket_settings(websocket: WebSocket) -> Settings:
+    settings: Settings = websocket.app.state.services.settings
+    return settings
 
 
-def _check_api_csrf(request: Request) -> None:
-    """Cookie-authenticated API writes must come from our pages, not a foreign site's form.
+def _check_api_csrf(request: Request, browser: AuthSession) -> None:
+    """Cookie-authenticated API writes must come from our pages, not a foreign page's form.
 
-    A JSON body cannot be sent cross-site without a CORS preflight we never grant, and the
-    header can only be set by script on our own origin; page forms check their own field.
+    The origin was checked for every unsafe request (``forgery.guard``). Beyond it, the write
+    carries the session's token in ``X-CSRF-Token`` (our pages' scripts read it from the page,
+    never from a cookie), or is a JSON body: a browser sends JSON to another origin only after
+    a CORS preflight, which we never grant, so no other page can make one. Page forms check
+    their own field (``forms.read_form``).
     """
     if not request.url.path.startswith("/api/"):
         return
-    content_type = request.headers.get("content-type", "")
-    header = request.headers.get("x-csrf-token", "")
-    cookie = request.cookies.get(CSRF_COOKIE, "")
-    if content_type.startswith("application/json"):
+    settings: Settings = request.app.state.services.settings
+    if request.headers.get("content-type", "").startswith("application/json"):
         return
-    if header and cookie and secrets.compare_digest(header, cookie):
+    if forgery.token_valid(request.headers.get("x-csrf-token", ""), request, browser, settings):
         return
-    raise Forbidden(N_("The request was refused as a possible forgery. Reload the page."))
+    raise Forbidden(forgery.FORGED)
 
 
 AuthDep = Annotated[Auth, Depends(auth)]

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import secrets
 from typing import Any, TypeVar
 
 from fastapi import Request
 from pydantic import BaseModel, ValidationError
 
-from odr.deps import CSRF_COOKIE
-from odr.errors import N_, Forbidden, Refused
+from odr import forgery
+from odr.errors import Forbidden, Refused
 from odr.i18n import Translator
 from odr.validation import describe_errors
 
@@ -27,12 +26,16 @@ class FormInvalid(Exception):
 
 
 async def read_form(request: Request) -> dict[str, Any]:
-    """The posted fields, after checking the double-submitted CSRF token."""
+    """The posted fields, after checking the form's token against this browser (``forgery``).
+
+    The route's user dependency has already found the browser session (and the app-wide guard
+    the origin), so a form rendered for this sign-in is the only one that passes.
+    """
     form = await request.form()
     token = str(form.get("csrf", ""))
-    cookie = request.cookies.get(CSRF_COOKIE, "")
-    if not token or not cookie or not secrets.compare_digest(token, cookie):
-        raise Forbidden(N_("The form has expired or was sent from elsewhere. Please try again."))
+    settings = request.app.state.services.settings
+    if not forgery.token_valid(token, request, forgery.browser_of(request), settings):
+        raise Forbidden(forgery.FORM_EXPIRED)
     values: dict[str, Any] = {}
     for key in form:
         if key == "csrf":

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -12,9 +11,8 @@ from fastapi import Request
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.responses import HTMLResponse
 
-from odr import vocab
+from odr import forgery, vocab
 from odr.cookies import set_csrf
-from odr.deps import CSRF_COOKIE
 from odr.errors import N_
 from odr.i18n import LANGUAGE_NAMES, LANGUAGES, Translator
 from odr.models import User
@@ -81,7 +79,8 @@ class Pages:
         status_code: int = 200,
         **context: Any,
     ) -> HTMLResponse:
-        csrf = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(24)
+        csrf, new_seed = forgery.token_for_page(request, forgery.browser_of(request),
+                                                self.settings)
         flash_key = request.query_params.get("done", "")
         context.setdefault("flash", tr.gettext(FLASH[flash_key]) if flash_key in FLASH else None)
         timezone = user.timezone if user else self.settings.default_timezone
@@ -92,6 +91,6 @@ class Pages:
             **context,
         )
         response = HTMLResponse(html, status_code=status_code)
-        if request.cookies.get(CSRF_COOKIE) != csrf:
-            set_csrf(response, csrf, self.settings)
+        if new_seed is not None:
+            set_csrf(response, new_seed, self.settings)
         return response

@@ -9,13 +9,12 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
-from urllib.parse import urlsplit
 
 from fastapi import APIRouter, WebSocket
 from fastapi.responses import Response
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
-from odr import accounts
+from odr import accounts, forgery
 from odr.access import Action
 from odr.deps import LANG_COOKIE, SESSION_COOKIE, PathId, load_case_access
 from odr.errors import Refused
@@ -49,6 +48,9 @@ async def runtime(services: Services) -> AsyncIterator[RoomManager]:
         await manager.close()
 
 
+ROOM_PERMISSIONS = "camera=(self), microphone=(self), display-capture=(self), geolocation=()"
+
+
 @router.get("/cases/{case_id}/room", include_in_schema=False)
 async def room_page(case_id: PathId, p: PageDep) -> Response:
     """The live room of a case, for its participants once the session may be joined."""
@@ -66,16 +68,10 @@ async def room_page(case_id: PathId, p: PageDep) -> Response:
         "grace_seconds": p.svc.settings.room_grace_seconds,
         "media": p.request.app.state.rooms.relay is not None,
     }
-    return p.render("room.html", case=ca.case, config=config)
-
-
-def same_origin(websocket: WebSocket, public_url: str) -> bool:
-    """A browser on another site must not use our cookie to open a room (cross-site hijack)."""
-    origin = websocket.headers.get("origin")
-    if origin is None:
-        return True  # not a browser: nothing is sent on someone else's behalf
-    netloc = urlsplit(origin).netloc
-    return netloc in {websocket.headers.get("host"), urlsplit(public_url).netloc}
+    response = p.render("room.html", case=ca.case, config=config)
+    # The one page that may use the camera and microphone (every other page denies them).
+    response.headers["permissions-policy"] = ROOM_PERMISSIONS
+    return response
 
 
 @router.websocket("/ws/rooms/{case_id}")
@@ -83,7 +79,7 @@ async def room_socket(websocket: WebSocket, case_id: int) -> None:
     """Signalling: authorised with the access policy before accept, refused with 1008."""
     svc: Services = websocket.app.state.services
     manager: RoomManager = websocket.app.state.rooms
-    if not 1 <= case_id <= MAX_ID or not same_origin(websocket, svc.settings.public_url):
+    if not 1 <= case_id <= MAX_ID or not forgery.from_our_pages(websocket.headers, svc.settings):
         await websocket.close(code=CLOSE_POLICY)
         return
     token = websocket.cookies.get(SESSION_COOKIE)

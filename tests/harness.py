@@ -8,6 +8,7 @@ The schema is migrated once per test session into a template file that each plat
 from __future__ import annotations
 
 import itertools
+import re
 import secrets
 import sqlite3
 from collections.abc import Awaitable, Callable
@@ -116,6 +117,18 @@ def mediator_profile(**overrides: Any) -> dict[str, Any]:
     }
     body.update(overrides)
     return body
+
+
+FORM_TOKEN = re.compile(r'<meta name="csrf-token" content="([^"]+)">')
+
+
+def form_token(client: TestClient, path: str = "/") -> str:
+    """Open a page as a browser would and read the token its forms carry (from the page)."""
+    page = client.get(path)
+    assert page.status_code == 200, (path, page.status_code)
+    found = FORM_TOKEN.search(page.text)
+    assert found, path
+    return found[1]
 
 
 def expect(response: httpx2.Response, status: int) -> Any:

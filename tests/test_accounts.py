@@ -9,7 +9,7 @@ import pytest
 from argon2 import PasswordHasher
 
 from odr.i18n import load_translations
-from tests.harness import PASSWORD, Platform, expect, open_platform, unique_email
+from tests.harness import PASSWORD, Platform, expect, form_token, open_platform, unique_email
 
 WRONG = "Wrong e-mail or password."
 TOO_MANY = "Too many failed sign-in attempts. Try again in 15 minutes."
@@ -223,16 +223,17 @@ def test_cookie_writes_without_json_or_csrf_token_are_refused(platform: Platform
     # A cross-site form can send this content type with the victim's cookie.
     response = person.client.post("/api/v1/tokens", data={"name": "stolen"})
     assert expect(response, 403) == {"detail": forgery}
-    # A header that does not match the CSRF cookie does not help.
-    person.client.cookies.set("odr_csrf", "the-real-one")
+    # A cookie another port of the host planted, echoed in the header, does not help.
+    person.client.cookies.set("odr_csrf", "planted")
     response = person.client.post("/api/v1/tokens", data={"name": "stolen"},
-                                  headers={"X-CSRF-Token": "a-guess"})
+                                  headers={"X-CSRF-Token": "planted"})
     assert expect(response, 403) == {"detail": forgery}
     assert platform.scalar("SELECT count(*) FROM apitoken") == before
 
-    # With the matching header the request passes the check (and then fails on its body).
+    # With this session's token from our page the request passes the check (then fails on
+    # its body).
     response = person.client.post("/api/v1/tokens", data={"name": "ours"},
-                                  headers={"X-CSRF-Token": "the-real-one"})
+                                  headers={"X-CSRF-Token": form_token(person.client)})
     assert response.status_code == 422
 
 

@@ -6,20 +6,11 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
-from fastapi.testclient import TestClient
-
 from odr.models import CaseStatus
 from tests.harness import Cast, Person, Platform, expect
+from tests.harness import form_token as csrf
 
 ERROR = re.compile(r'class="field-error" id="([\w.]+)-error">([^<]+)<')
-
-
-def csrf(client: TestClient, path: str = "/") -> str:
-    """Open a page as a browser would, which hands out the CSRF cookie its forms echo."""
-    assert client.get(path).status_code in (200, 303)
-    token = client.cookies.get("odr_csrf")
-    assert token
-    return token
 
 
 def field_errors(html: str) -> dict[str, str]:

@@ -78,7 +78,9 @@ class ApiError extends Error {}
 async function api(url, { method = "GET" } = {}, s) {
   const init = { method, headers: { accept: "application/json" }, credentials: "same-origin" };
   if (method !== "GET") {
-    // A JSON body: the server's CSRF rule accepts JSON requests from our own pages.
+    // The session's form token, from the page (never a cookie: other ports could read it).
+    const token = document.querySelector('meta[name="csrf-token"]');
+    if (token) init.headers["x-csrf-token"] = token.content;
     init.headers["content-type"] = "application/json";
     init.body = "{}";
   }

@@ -13,7 +13,7 @@ import pytest
 
 from odr.vocab import EVENT_LABELS
 from tests.drafts.test_signing import signed_agreement
-from tests.harness import Cast, Person, Platform, expect
+from tests.harness import Cast, Person, Platform, expect, form_token
 
 
 def file(person: Person, case_id: int, court_id: int) -> Any:
@@ -104,10 +104,7 @@ def test_a_filing_that_loses_the_race_at_the_database_returns_the_first(
 
 
 def csrf(person: Person, path: str) -> str:
-    assert person.client.get(path).status_code == 200
-    token = person.client.cookies.get("odr_csrf")
-    assert token
-    return token
+    return form_token(person.client, path)
 
 
 def text_of(html: str) -> str:

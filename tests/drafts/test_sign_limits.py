@@ -9,16 +9,13 @@ from html import unescape
 
 from documents import attempts
 from tests.drafts.test_signing import frozen_case, sign
-from tests.harness import PASSWORD, Cast, Person, Platform, expect
+from tests.harness import PASSWORD, Cast, Person, Platform, expect, form_token
 
 LOCKED = "Too many wrong passwords or codes. Signing is locked for 15 min."
 
 
 def csrf(person: Person, path: str) -> str:
-    assert person.client.get(path).status_code == 200
-    token = person.client.cookies.get("odr_csrf")
-    assert token
-    return token
+    return form_token(person.client, path)
 
 
 def last_code(platform: Platform, person: Person) -> str:
