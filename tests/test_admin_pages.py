@@ -12,7 +12,8 @@ from fastapi.testclient import TestClient
 
 from odr.models import AccountRole
 from tests.harness import Person, Platform, expect
-from tests.test_pages import csrf, field_errors
+from tests.harness import form_token as csrf
+from tests.test_pages import field_errors
 
 
 class FormReader(HTMLParser):

@@ -29,7 +29,7 @@ def get_routes(platform: Platform) -> list[str]:
         included = getattr(route, "original_router", None)  # an included router
         if included is not None:
             routes.extend(included.routes)
-        elif isinstance(route, APIRoute) and "GET" in route.methods:
+        elif isinstance(route, APIRoute) and "GET" in (route.methods or set()):
             paths.append(PARAM.sub("1", route.path))
     return sorted(set(paths))
 
