@@ -43,7 +43,7 @@ class Connection(Protocol):
 
     async def send(self, data: bytes) -> None: ...
 
-    async def close(self) -> None: ...
+    async def close(self, code: int = ..., reason: str = ...) -> None: ...
 
 
 class SqliteWriter:
@@ -148,6 +148,7 @@ class DraftRoom:
     stored_doc: Doc[Any]
     version: int
     frozen: bool
+    case_id: int = 0
     connections: set[Connection] = field(default_factory=set)
     # Presence by Yjs client id: (clock, state JSON). Clients echo each other's presence, so
     # it is kept per client, and each client belongs to the connection that first sent it.
@@ -221,7 +222,7 @@ class DraftRooms:
         for _id, data in rows:
             doc.apply_update(data)
         room = DraftRoom(draft_id, doc, version=draft.version,
-                         frozen=draft.frozen_at is not None)
+                         frozen=draft.frozen_at is not None, case_id=draft.case_id)
         room.idle.set()
         if len(rows) > COMPACT_AFTER:
             await self._compact(draft_id, doc.get_update(), last_id=rows[-1][0])
@@ -306,6 +307,18 @@ class DraftRooms:
             removed.append((client, clock + 1, "null"))
         if removed:
             await room.broadcast(yp.write_awareness(removed))
+
+    async def disconnect_user(self, case_id: int, user_id: int, code: int, reason: str) -> None:
+        """Close every connection of the user to the case's drafts (``odr.cases.Disconnector``);
+        the reader of each socket then sees it end and ``disconnect`` tidies up."""
+        for room in list(self._rooms.values()):
+            if room.case_id != case_id:
+                continue
+            for connection in [c for c in room.connections if c.user_id == user_id]:
+                try:
+                    await connection.close(code, reason)
+                except Exception:  # already gone
+                    log.debug("closing a removed person's draft socket", exc_info=True)
 
     def _presence(self, room: DraftRoom, connection: Connection, payload: bytes) -> None:
         for client, clock, state in yp.read_awareness(payload):

@@ -240,8 +240,8 @@ class SocketConnection:
         if self.direct is None or not self.direct.send(data):
             await self.websocket.send_bytes(data)
 
-    async def close(self) -> None:
-        await self.websocket.close(code=1011)
+    async def close(self, code: int = 1011, reason: str = "") -> None:
+        await self.websocket.close(code=code, reason=reason)
 
 
 class DraftSocketShortcut:

@@ -46,11 +46,13 @@ async def runtime(services: Services) -> AsyncIterator[DocumentsRuntime]:
         }
 
     services.case_page_parts.append(case_page_drafts)
+    services.cases.disconnectors.append(rooms)
     filings = Filings(services)
     try:
         yield DocumentsRuntime(rooms, DraftService(rooms, services.cases, services.catalogues),
                                AgreementSigning(services), filings)
     finally:
+        services.cases.disconnectors.remove(rooms)
         services.case_page_parts.remove(case_page_drafts)
         await filings.close()
         await rooms.close()

@@ -77,7 +77,7 @@ class DraftService:
         tr = self.catalogues.get(data.language)
         rows = (await session.exec(
             select(Participant, User).join(User, col(User.id) == col(Participant.user_id))
-            .where(Participant.case_id == case.id).order_by(col(Participant.id))
+            .where(Participant.case_id == case.id, cases.ACTIVE).order_by(col(Participant.id))
         )).all()
         member_ids = {p.user_id for p, _u in rows}
         unknown = [m for m in data.members if m not in member_ids]
@@ -129,7 +129,8 @@ class DraftService:
         by_user = {a.user_id: a for a, _u in approvals}
         parties = (await session.exec(
             select(Participant, User).join(User, col(User.id) == col(Participant.user_id))
-            .where(Participant.case_id == draft.case_id, Participant.role == CaseRole.party)
+            .where(Participant.case_id == draft.case_id, Participant.role == CaseRole.party,
+                   cases.ACTIVE)
             .order_by(col(Participant.id))
         )).all()
         return DraftPublic(

@@ -63,6 +63,7 @@ from documents.render import (
     render_completion,
     render_pdf,
 )
+from odr.cases import ACTIVE
 from odr.errors import N_, Conflict, Forbidden, Refused
 from odr.i18n import Translator
 from odr.models import Case, CaseRole, CaseStatus, Participant, User, utcnow
@@ -212,7 +213,7 @@ class AgreementSigning:
                           session: AsyncSession) -> list[Signatory]:
         rows = (await session.exec(
             select(Participant, User).join(User, col(User.id) == col(Participant.user_id))
-            .where(Participant.case_id == case.id).order_by(col(Participant.id))
+            .where(Participant.case_id == case.id, ACTIVE).order_by(col(Participant.id))
         )).all()
         signed = {}
         if agreement is not None:

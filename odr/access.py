@@ -25,6 +25,8 @@ class Action(enum.StrEnum):
     join_session = "join_session"
     start_session = "start_session"
     end_without_agreement = "end_without_agreement"
+    revoke_invitation = "revoke_invitation"
+    remove_participant = "remove_participant"
 
 
 class GlobalAction(enum.StrEnum):
@@ -62,7 +64,9 @@ class Subject:
 
     @property
     def case_role(self) -> CaseRole | None:
-        return self.participant.role if self.participant else None
+        # Someone the mediator removed is an outsider again: every check refuses them as one.
+        participant = self.participant
+        return participant.role if participant and participant.removed_at is None else None
 
 
 def is_candidate_mediator(user: User | None, case: Case, has_profile: bool) -> bool:
@@ -152,7 +156,39 @@ def check(
         _require(role in MEDIATORS, N_("Only the mediator can end the mediation."))
         _when(status in SESSION_STATES, N_("The mediation cannot be ended now."))
         return
+    if action is Action.revoke_invitation:
+        _require(role in MEDIATORS, N_("Only the mediator can revoke an invitation."))
+        _when(status not in FINAL, N_("The case is closed."))
+        return
+    if action is Action.remove_participant:
+        _require(role in MEDIATORS, N_("Only the mediator can remove a participant."))
+        # Once signed, the agreement binds the people who signed it; the set stays as it is.
+        _when(status in WITHDRAWABLE, N_("Participants can no longer be removed."))
+        return
     raise AssertionError(f"unhandled action {action}")  # pragma: no cover
+
+
+def check_removal(subject: Subject, case: Case, target: Participant) -> None:
+    """Raise ``Refused`` unless ``subject`` may remove ``target`` from ``case`` now.
+
+    Mediators remove others, never themselves (they leave the case another way), and a
+    co-mediator does not remove the mediator who holds the case.
+    """
+    check(Action.remove_participant, subject, case)
+    if target.case_id != case.id or target.removed_at is not None:
+        raise NotFound(N_("This person does not take part in the case."))
+    _require(subject.user is None or target.user_id != subject.user.id,
+             N_("You cannot remove yourself from the case."))
+    _require(target.role != CaseRole.mediator or subject.case_role == CaseRole.mediator,
+             N_("Only the mediator can remove a participant."))
+
+
+def may_remove(subject: Subject, case: Case, target: Participant) -> bool:
+    try:
+        check_removal(subject, case, target)
+    except Refused:
+        return False
+    return True
 
 
 class DraftAction(enum.StrEnum):

@@ -6,7 +6,7 @@ from zoneinfo import available_timezones
 
 from fastapi import APIRouter, BackgroundTasks, Request, Response, status
 
-from odr import accounts, cases, mail, register
+from odr import accounts, cases, invitations, mail, register
 from odr.cookies import clear_session, set_session, sign_in
 from odr.deps import (
     SESSION_COOKIE,
@@ -15,6 +15,8 @@ from odr.deps import (
     AuthDep,
     CaseConsenter,
     CaseInviter,
+    CaseRemover,
+    CaseRevoker,
     CaseScheduler,
     CaseTaker,
     CaseViewer,
@@ -41,9 +43,11 @@ from odr.schemas import (
     InvitationAccept,
     InvitationCreate,
     InvitationCreated,
+    InvitationPublic,
     Login,
     MediatorProfileIn,
     MediatorPublic,
+    ParticipantRemoval,
     ProfileUpdate,
     Registration,
     SessionCreate,
@@ -303,6 +307,37 @@ async def invite(
     inv = sent.invitation
     return InvitationCreated(id=inv.id or 0, email=inv.email, role=inv.role, side=inv.side,
                              link=sent.link, expires_at=inv.expires_at, mailed=sent.mailed)
+
+
+@router.get("/cases/{case_id}/invitations", tags=["cases"])
+async def pending_invitations(ca: CaseRevoker, session: SessionDep) -> list[InvitationPublic]:
+    """The case's invitations that can still be accepted (for the mediator, who may revoke)."""
+    return [InvitationPublic.model_validate(i)
+            for i in await invitations.pending(ca.case, session=session)]
+
+
+@router.post("/cases/{case_id}/invitations/{invitation_id}/revoke", tags=["cases"])
+async def revoke_invitation(
+    invitation_id: PathId, ca: CaseRevoker, svc: ServicesDep, session: SessionDep
+) -> InvitationPublic:
+    """The mediator revokes a pending invitation; its link is refused from then on."""
+    row = await svc.invitations.revoke(ca.case, invitation_id, subject=ca.subject,
+                                       session=session)
+    await session.commit()
+    return InvitationPublic.model_validate(row)
+
+
+@router.post("/cases/{case_id}/participants/{user_id}/remove", tags=["cases"])
+async def remove_participant(
+    user_id: PathId, data: ParticipantRemoval, ca: CaseRemover, svc: ServicesDep,
+    session: SessionDep,
+) -> CasePublic:
+    """The mediator removes a participant (by user id), with a reason the timeline shows;
+    their open room and draft connections close with code 4403."""
+    await svc.cases.remove_participant(ca.case, user_id, data.reason, subject=ca.subject,
+                                       session=session)
+    await session.commit()
+    return await cases.case_public(ca.case, session=session)
 
 
 @router.post("/invitations/{token}/accept", tags=["cases"])

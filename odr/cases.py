@@ -6,7 +6,7 @@ import asyncio
 import secrets
 from collections.abc import Callable, Coroutine, Sequence
 from datetime import UTC, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlmodel import col, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -72,6 +72,25 @@ STATUS_ACTIONS = {
 
 StatusListener = Callable[[int, CaseStatus], Coroutine[Any, Any, None]]
 
+# Close code of a live-room or draft socket whose person was removed from the case; the pages
+# show why and do not reconnect.
+CLOSE_REMOVED = 4403
+REMOVED_MESSAGE = N_("You have been removed from this case.")
+
+# Only participants still in the case (a removed one's row stays, for the history).
+ACTIVE = col(Participant.removed_at).is_(None)
+
+
+class Disconnector(Protocol):
+    """Something holding open connections of people to a case (live rooms, drafts).
+
+    Called in this process once a removal is committed. With several processes, a Redis
+    fan-out would call the same method on each process's runtimes.
+    """
+
+    async def disconnect_user(self, case_id: int, user_id: int, code: int, reason: str
+                              ) -> None: ...
+
 
 class CaseService:
     """Changes to cases; each change writes a timeline event and an audit entry.
@@ -83,13 +102,22 @@ class CaseService:
     def __init__(self, audit: AuditLog) -> None:
         self.audit = audit
         self.status_listeners: list[StatusListener] = []
+        self.disconnectors: list[Disconnector] = []
         self._announcing: set[asyncio.Task[None]] = set()
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._announcing.add(task)
+        task.add_done_callback(self._announcing.discard)
 
     def _announce(self, case_id: int, status: CaseStatus) -> None:
         for listener in self.status_listeners:
-            task = asyncio.get_running_loop().create_task(listener(case_id, status))
-            self._announcing.add(task)
-            task.add_done_callback(self._announcing.discard)
+            self._spawn(listener(case_id, status))
+
+    def _disconnect(self, case_id: int, user_id: int) -> None:
+        for disconnector in self.disconnectors:
+            self._spawn(disconnector.disconnect_user(case_id, user_id, CLOSE_REMOVED,
+                                                     REMOVED_MESSAGE))
 
     async def record(
         self,
@@ -186,7 +214,7 @@ class CaseService:
         await self._advance_if_all_consented(case, actor=user, session=session)
 
     async def _advance_if_all_consented(
-        self, case: Case, *, actor: User, session: AsyncSession
+        self, case: Case, *, actor: User | None, session: AsyncSession
     ) -> None:
         """Mediation is voluntary: it moves on only once every party (two or more) agreed."""
         if case.status != CaseStatus.accepted:
@@ -206,9 +234,16 @@ class CaseService:
                 )
             )
         ).first()
-        if existing:
+        if existing and existing.removed_at is None:
             raise Conflict(N_("This person already takes part in the case."))
-        participant = Participant(case_id=case.id or 0, user_id=user.id or 0, role=role, side=side)
+        if existing:  # invited again after being removed: the same row, as new
+            participant = existing
+            participant.role, participant.side, participant.consented_at = role, side, None
+            participant.removed_at, participant.removed_reason = None, ""
+            participant.joined_at = utcnow()
+        else:
+            participant = Participant(case_id=case.id or 0, user_id=user.id or 0, role=role,
+                                      side=side)
         session.add(participant)
         await self.record(
             session, case, "joined", actor=user, detail=role.value,
@@ -216,6 +251,30 @@ class CaseService:
         )
         await session.flush()
         return participant
+
+    async def remove_participant(
+        self, case: Case, user_id: int, reason: str, *, subject: Subject, session: AsyncSession
+    ) -> Participant:
+        """The mediator removes someone from the case, for a reason the timeline shows.
+
+        The row is kept and marked; once committed, the person's open room and draft sockets
+        are closed (``disconnectors``) and the policy refuses them everything in the case.
+        """
+        target = await participant_of(case.id or 0, user_id, session=session)
+        if target is None:
+            raise NotFound(N_("This person does not take part in the case."))
+        access.check_removal(subject, case, target)
+        target.removed_at = utcnow()
+        target.removed_reason = reason
+        session.add(target)
+        await self.record(
+            session, case, "participant_removed", actor=subject.user, detail=reason,
+            audit_detail={"user_id": user_id, "role": target.role.value},
+        )
+        await self._advance_if_all_consented(case, actor=subject.user, session=session)
+        case_id = case.id or 0
+        after_commit(session, lambda: self._disconnect(case_id, user_id))
+        return target
 
     async def schedule(
         self, case: Case, data: SessionCreate, *, mediator: User, session: AsyncSession
@@ -268,7 +327,8 @@ async def participant_of(
 async def participants(case: Case, *, session: AsyncSession) -> Sequence[Participant]:
     return (
         await session.exec(
-            select(Participant).where(Participant.case_id == case.id).order_by(col(Participant.id))
+            select(Participant).where(Participant.case_id == case.id, ACTIVE)
+            .order_by(col(Participant.id))
         )
     ).all()
 
@@ -296,7 +356,7 @@ async def cases_of(user: User, *, session: AsyncSession) -> Sequence[Case]:
         await session.exec(
             select(Case)
             .join(Participant, col(Participant.case_id) == col(Case.id))
-            .where(Participant.user_id == user.id)
+            .where(Participant.user_id == user.id, ACTIVE)
             .order_by(col(Case.created_at).desc())
         )
     ).all()
@@ -341,7 +401,7 @@ async def case_public(case: Case, *, session: AsyncSession) -> CasePublic:
         await session.exec(
             select(Participant, User)
             .join(User, col(User.id) == col(Participant.user_id))
-            .where(Participant.case_id == case.id)
+            .where(Participant.case_id == case.id, ACTIVE)
             .order_by(col(Participant.id))
         )
     ).all()

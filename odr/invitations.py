@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlmodel import col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from odr.access import FINAL, MEDIATORS
+from odr import access
+from odr.access import FINAL, MEDIATORS, Action, Subject
 from odr.accounts import normalise_email, user_by_email
 from odr.cases import CaseService, participants
-from odr.errors import N_, Conflict, NotFound, Refused
+from odr.errors import N_, Conflict, Forbidden, NotFound, Refused
 from odr.i18n import Translator
 from odr.mail import Mailer
 from odr.models import (
@@ -30,6 +32,16 @@ from odr.vocab import CASE_ROLE_LABELS
 
 NEEDS_SIDE = frozenset({CaseRole.party, CaseRole.representative, CaseRole.interpreter})
 REQUESTER_MAY_INVITE = frozenset({CaseRole.party, CaseRole.representative, CaseRole.interpreter})
+
+
+WRONG_ACCOUNT = N_("This invitation was sent to another address. Sign in with the address it was "
+                   "sent to.")
+
+
+def addressed_to(invitation: Invitation, user: User) -> bool:
+    """Whether ``user`` is the person the link was sent to: a link passed on, forwarded or
+    seen over a shoulder must not let another account into the case."""
+    return normalise_email(user.email) == normalise_email(invitation.email)
 
 
 @dataclass
@@ -117,6 +129,8 @@ class Invitations:
         ).first()
         if invitation is None:
             raise NotFound(N_("This invitation link is not valid."))
+        if invitation.revoked_at is not None:
+            raise Conflict(N_("This invitation has been revoked by the mediator."))
         if invitation.accepted_at is not None:
             raise Conflict(N_("This invitation has already been used."))
         if invitation.expires_at <= utcnow():
@@ -137,6 +151,8 @@ class Invitations:
         """Bind the invitation to the signed-in user, or create the invited person's account."""
         invitation, case = await self.find(token, session=session)
         created = False
+        if user is not None and not addressed_to(invitation, user):
+            raise Forbidden(WRONG_ACCOUNT)
         if user is None:
             if await user_by_email(invitation.email, session=session):
                 raise Conflict(
@@ -161,9 +177,49 @@ class Invitations:
         # taken and is refused, and its transaction (account, participant) is rolled back.
         claimed = await session.exec(
             update(Invitation)
-            .where(col(Invitation.id) == invitation.id, col(Invitation.accepted_at).is_(None))
+            .where(col(Invitation.id) == invitation.id, col(Invitation.accepted_at).is_(None),
+                   col(Invitation.revoked_at).is_(None))
             .values(accepted_at=utcnow(), accepted_by=user.id)
         )
         if claimed.rowcount != 1:
             raise Conflict(N_("This invitation has already been used."))
         return AcceptedInvitation(user, participant, case, created)
+
+    async def revoke(
+        self, case: Case, invitation_id: int, *, subject: Subject, session: AsyncSession
+    ) -> Invitation:
+        """The mediator takes back a pending invitation; its link is refused from then on."""
+        access.check(Action.revoke_invitation, subject, case)
+        invitation = await session.get(Invitation, invitation_id)
+        if invitation is None or invitation.case_id != case.id:
+            raise NotFound(N_("No such invitation."))
+        if invitation.revoked_at is not None:
+            raise Conflict(N_("This invitation has been revoked by the mediator."))
+        # Conditional, like the claim in ``accept``: of a revocation and an acceptance at the
+        # same moment exactly one wins.
+        revoked = await session.exec(
+            update(Invitation)
+            .where(col(Invitation.id) == invitation_id, col(Invitation.accepted_at).is_(None),
+                   col(Invitation.revoked_at).is_(None))
+            .values(revoked_at=utcnow())
+        )
+        if revoked.rowcount != 1:
+            raise Conflict(N_("This invitation has already been used."))
+        await session.refresh(invitation)
+        await self.cases.record(
+            session, case, "invitation_revoked", actor=subject.user, detail=invitation.role.value,
+            audit_detail={"invitation_id": invitation.id, "email": invitation.email},
+        )
+        return invitation
+
+
+async def pending(case: Case, *, session: AsyncSession) -> Sequence[Invitation]:
+    """Invitations of the case that can still be used (not accepted, revoked or expired)."""
+    return (
+        await session.exec(
+            select(Invitation)
+            .where(Invitation.case_id == case.id, col(Invitation.accepted_at).is_(None),
+                   col(Invitation.revoked_at).is_(None), Invitation.expires_at > utcnow())
+            .order_by(col(Invitation.id))
+        )
+    ).all()

@@ -160,6 +160,10 @@ class Participant(SQLModel, table=True):
     side: Side | None = None
     consented_at: datetime | None = None
     joined_at: datetime = Field(default_factory=utcnow)
+    # Removed by the mediator: the row stays (the timeline and signatures refer to it), and the
+    # policy treats the person as an outsider from then on.
+    removed_at: datetime | None = None
+    removed_reason: str = Field(default="", max_length=500)
 
 
 class CaseEvent(SQLModel, table=True):
@@ -187,6 +191,7 @@ class Invitation(SQLModel, table=True):
     expires_at: datetime
     accepted_at: datetime | None = None
     accepted_by: int | None = Field(default=None, foreign_key="user.id")
+    revoked_at: datetime | None = None
 
 
 class ScheduledSession(SQLModel, table=True):

@@ -16,7 +16,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from odr import access, accounts, audit, cases, mail, register
+from odr import access, accounts, audit, cases, invitations, mail, register
 from odr.access import Action, GlobalAction
 from odr.cookies import clear_session, set_language, set_session, sign_in
 from odr.deps import (
@@ -42,6 +42,7 @@ from odr.schemas import (
     InvitationCreate,
     Login,
     MediatorProfileIn,
+    ParticipantRemoval,
     ProfileUpdate,
     Registration,
     SessionCreate,
@@ -307,6 +308,8 @@ async def case_page_context(p: Page, ca: CaseAccess) -> dict[str, Any]:
     extra: dict[str, Any] = {}
     for part in p.svc.case_page_parts:
         extra |= await part(ca.case, ca.subject, p.session)
+    removable = {t.user_id for t in await cases.participants(ca.case, session=p.session)
+                 if access.may_remove(ca.subject, ca.case, t)}
     return extra | {
         "case": ca.case,
         "public": await cases.case_public(ca.case, session=p.session),
@@ -315,6 +318,9 @@ async def case_page_context(p: Page, ca: CaseAccess) -> dict[str, Any]:
         "me": ca.participant,
         "can": {a.value: can(a) for a in Action},
         "invite_roles": [r for r in CaseRole if r != CaseRole.mediator],
+        "pending_invitations": await invitations.pending(ca.case, session=p.session)
+        if can(Action.revoke_invitation) else [],
+        "removable": removable,
     }
 
 
@@ -413,6 +419,29 @@ async def case_schedule(case_id: PathId, p: PageDep) -> Response:
     return redirect(f"/cases/{case_id}?done=scheduled")
 
 
+@router.post("/cases/{case_id}/invitations/{invitation_id}/revoke")
+async def case_revoke_invitation(case_id: PathId, invitation_id: PathId, p: PageDep) -> Response:
+    await read_form(p.request)
+    ca = await case_access(p, case_id, Action.revoke_invitation)
+    await p.svc.invitations.revoke(ca.case, invitation_id, subject=ca.subject, session=p.session)
+    await p.session.commit()
+    return redirect(f"/cases/{case_id}?done=revoked")
+
+
+@router.post("/cases/{case_id}/participants/{user_id}/remove")
+async def case_remove_participant(case_id: PathId, user_id: PathId, p: PageDep) -> Response:
+    values = await read_form(p.request)
+    ca = await case_access(p, case_id, Action.remove_participant)
+    try:
+        data = parse(ParticipantRemoval, values, p.tr)
+    except FormInvalid as exc:
+        return await render_case(p, ca, 422, values=exc.values, errors=exc.errors)
+    await p.svc.cases.remove_participant(ca.case, user_id, data.reason, subject=ca.subject,
+                                         session=p.session)
+    await p.session.commit()
+    return redirect(f"/cases/{case_id}?done=removed")
+
+
 # --- invitations ------------------------------------------------------------------------------
 
 @router.get("/invitations/{token}")
@@ -421,7 +450,9 @@ async def invitation_page(token: str, p: PageDep) -> Response:
     inviter = await p.session.get(User, invitation.invited_by)
     existing = await accounts.user_by_email(invitation.email, session=p.session)
     return p.render("invitation.html", invitation=invitation, case=case, inviter=inviter,
-                    token=token, has_account=existing is not None, values={}, errors={})
+                    token=token, has_account=existing is not None, values={}, errors={},
+                    wrong_account=p.user is not None
+                    and not invitations.addressed_to(invitation, p.user))
 
 
 @router.post("/invitations/{token}")
@@ -442,7 +473,8 @@ async def invitation_submit(token: str, p: PageDep) -> Response:
         status = 422 if isinstance(exc, FormInvalid) else exc.status_code
         return p.render("invitation.html", status, invitation=invitation, case=case,
                         inviter=inviter, token=token, has_account=False, values=values,
-                        errors=err.errors)
+                        errors=err.errors, wrong_account=p.user is not None
+                        and not invitations.addressed_to(invitation, p.user))
     response = redirect(f"/cases/{result.case.id}?done=joined")
     if cookie:
         set_session(response, cookie, p.svc.settings)

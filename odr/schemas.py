@@ -167,6 +167,27 @@ class InvitationCreated(BaseModel):
     mailed: bool
 
 
+class InvitationPublic(BaseModel):
+    """An invitation as its case's mediator sees it (the link is shown only when made)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    email: str
+    name: str
+    role: CaseRole
+    side: Side | None
+    expires_at: datetime
+    revoked_at: datetime | None
+
+
+class ParticipantRemoval(Input):
+    """Why the mediator removes someone; the timeline shows it to everyone in the case."""
+
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
+                                             max_length=500)]
+
+
 class InvitationAccept(Input):
     """Sent without a session: creates the invited person's account."""
 

@@ -32,6 +32,8 @@ FLASH = {
     "scheduled": N_("The session has been scheduled."),
     "status": N_("The case status has been changed."),
     "joined": N_("You have joined the case."),
+    "revoked": N_("The invitation has been revoked."),
+    "removed": N_("The participant has been removed from the case."),
     "saved": N_("Saved."),
     "welcome": N_("Welcome! Your account has been created."),
     "signed": N_("Your signature has been added to the agreement."),

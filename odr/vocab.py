@@ -82,6 +82,8 @@ EVENT_LABELS = {
     "status": N_("Status changed"),
     "invited": N_("Invitation sent"),
     "joined": N_("Joined the case"),
+    "invitation_revoked": N_("Invitation revoked"),
+    "participant_removed": N_("A participant was removed"),
     "consented": N_("Consented to mediation"),
     "session_scheduled": N_("Session scheduled"),
     "draft_created": N_("Agreement draft started"),

@@ -145,6 +145,18 @@ class LiveRoom:
         self.room = Room(self.case_id, grace_seconds=self.services.settings.room_grace_seconds)
         self._discard_if_empty()
 
+    async def expel(self, user_id: int, code: int, message: str) -> None:
+        """The person may no longer be in the case: their connection is told why and closed
+        with ``code``, and their place goes at once (no grace period to come back in)."""
+        seat = self.seats.pop(user_id, None)
+        if seat is not None:
+            seat.error("removed", message)
+            seat.closed = True
+            await self._forget_media(user_id)
+            await seat.close(code)
+        await self._apply(self.room.leave(user_id))
+        self._discard_if_empty()
+
     async def close(self) -> None:
         """Shut down: stop timers and close every connection."""
         self._cancel_timer()

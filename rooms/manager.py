@@ -50,6 +50,13 @@ class RoomManager:
         if live is not None and status not in SESSION_STATES:
             await live.end(N_("The mediation has ended, so the room is closed."))
 
+    async def disconnect_user(self, case_id: int, user_id: int, code: int, reason: str) -> None:
+        """Someone may no longer be in the case (``odr.cases.Disconnector``): their connection
+        closes with ``code`` after an error saying ``reason``, and their place goes."""
+        live = self.rooms.get(case_id)
+        if live is not None:
+            await live.expel(user_id, code, reason)
+
     def _discard(self, live: LiveRoom) -> None:
         if self.rooms.get(live.case_id) is live:
             del self.rooms[live.case_id]

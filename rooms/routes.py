@@ -41,9 +41,11 @@ async def runtime(services: Services) -> AsyncIterator[RoomManager]:
                        media_addresses=services.settings.media_addresses)
     manager = RoomManager(services, relay=relay)
     services.cases.status_listeners.append(manager.case_status_changed)
+    services.cases.disconnectors.append(manager)
     try:
         yield manager
     finally:
+        services.cases.disconnectors.remove(manager)
         services.cases.status_listeners.remove(manager.case_status_changed)
         await manager.close()
 

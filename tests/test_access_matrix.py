@@ -65,6 +65,13 @@ join           accepted      409  409  409  409  409  409  409  404  404  404  4
 join           consented     200  200  200  200  200  200  200  404  404  404  404  404  401
 join           in_session    200  200  200  200  200  200  200  404  404  404  404  404  401
 join           no_agreement  409  409  409  409  409  409  409  404  404  404  404  404  401
+revoke         requested     403  403  403  404  --   403  --   404  404  404  404  404  401
+revoke         accepted      403  403  403  200  200  403  403  404  404  404  404  404  401
+revoke         in_session    403  403  403  200  200  403  403  404  404  404  404  404  401
+remove         requested     403  403  403  404  --   403  --   404  404  404  404  404  401
+remove         accepted      403  403  403  200  200  403  403  404  404  404  404  404  401
+remove         in_session    403  403  403  200  200  403  403  404  404  404  404  404  401
+remove         withdrawn     403  403  403  409  409  403  403  404  404  404  404  404  401
 """
 
 # Which action of the policy each row exercises.
@@ -80,6 +87,8 @@ ACTIONS = {
     "no_agreement": Action.end_without_agreement,
     "sessions": Action.schedule_session,
     "join": Action.join_session,
+    "revoke": Action.revoke_invitation,
+    "remove": Action.remove_participant,
 }
 READ_ONLY = frozenset({"view", "events", "join"})
 STATUS_CHANGES = {"decline": "declined", "withdraw": "withdrawn", "in_session": "in_session",
@@ -189,7 +198,20 @@ def future_session() -> dict[str, str]:
     return {"starts_at": starts.isoformat()}
 
 
-def act(action: str, client: TestClient, case_id: int) -> httpx2.Response:
+def target_of(cell: Cell, platform: Platform, everyone: Everyone, case_id: int) -> int:
+    """Whom or what ``revoke`` and ``remove`` act on: a fresh pending invitation (made by
+    whoever may invite at this stage, before the snapshot), or the interpreter."""
+    cast = everyone.cast
+    if cell.action == "revoke":
+        inviter = cast.requester if cell.status == CaseStatus.requested else cast.mediator
+        created = expect(inviter.client.post(f"/api/v1/cases/{case_id}/invitations", json={
+            "email": unique_email("revocable"), "role": "party", "side": "b"}), 201)
+        invitation_id: int = created["id"]
+        return invitation_id
+    return cast.interpreter.id
+
+
+def act(action: str, client: TestClient, case_id: int, target: int = 0) -> httpx2.Response:
     """The HTTP request a user sends for ``action``."""
     base = f"/api/v1/cases/{case_id}"
     if action == "view":
@@ -207,6 +229,11 @@ def act(action: str, client: TestClient, case_id: int) -> httpx2.Response:
         return client.post(f"{base}/status", json={"status": STATUS_CHANGES[action]})
     if action == "sessions":
         return client.post(f"{base}/sessions", json=future_session())
+    if action == "revoke":
+        return client.post(f"{base}/invitations/{target}/revoke", json={})
+    if action == "remove":
+        return client.post(f"{base}/participants/{target}/remove",
+                           json={"reason": "Not needed in this case."})
     raise AssertionError(action)
 
 
@@ -263,6 +290,7 @@ def test_access(
         # Read-only rows share a case per status; so do the refusals of one row.
         row = "read" if cell.action in READ_ONLY else cell.action
         case_id = shared_cases[row, cell.status]
+    target = target_of(cell, matrix_platform, everyone, case_id)
     before = snapshot(matrix_platform, everyone, case_id)
 
     if cell.action == "join":
@@ -270,7 +298,7 @@ def test_access(
         assert snapshot(matrix_platform, everyone, case_id) == before
         return
 
-    response = act(cell.action, everyone.client(matrix_platform, cell.who), case_id)
+    response = act(cell.action, everyone.client(matrix_platform, cell.who), case_id, target)
     assert response.status_code == cell.expected, response.text
     after = snapshot(matrix_platform, everyone, case_id)
     if not allowed:
@@ -319,5 +347,11 @@ def assert_effect(
     elif cell.action == "sessions":
         assert len(after["sessions"]) == len(before["sessions"]) + 1
         assert [e["kind"] for e in new_events] == ["session_scheduled"]
+    elif cell.action == "revoke":
+        assert [e["kind"] for e in new_events] == ["invitation_revoked"]
+        assert body["revoked_at"] is not None
+    elif cell.action == "remove":
+        assert [e["kind"] for e in new_events] == ["participant_removed"]
+        assert everyone.ids["int"] not in {p["user_id"] for p in after["case"]["participants"]}
     else:  # pragma: no cover
         raise AssertionError(cell.action)

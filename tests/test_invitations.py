@@ -27,6 +27,7 @@ from tests.harness import (
     token_of,
     unique_email,
 )
+from tests.test_pages import csrf
 
 MAIL_TIMEOUT = 10.0
 
@@ -223,17 +224,86 @@ def test_existing_account_must_sign_in_first(platform: Platform) -> None:
                            olga.email) == olga.id
 
 
-def test_a_link_opened_from_another_account_says_whom_it_was_sent_to(platform: Platform) -> None:
+WRONG_ACCOUNT = ("This invitation was sent to another address. Sign in with the address it "
+                 "was sent to.")
+
+
+def test_a_link_admits_only_the_account_it_was_sent_to(platform: Platform) -> None:
     case_id, _requester, mediator = accepted_case(platform)
-    token = token_of(invite(mediator, case_id, email="olga.home@example.kz", role="party",
+    token = token_of(invite(mediator, case_id, email="Olga.Home@Example.kz", role="party",
                             side="b")["link"])
     work_account = platform.register("Olga Petrova", email="olga.work@example.kz")
+    before = state(platform, case_id)
+
+    answer = work_account.client.post(f"/api/v1/invitations/{token}/accept", json={})
+    assert expect(answer, 403) == {"detail": WRONG_ACCOUNT}
     page = work_account.client.get(f"/invitations/{token}")
     assert page.status_code == 200
-    assert ("This invitation was sent to olga.home@example.kz. If you accept, you take part in "
-            "the case with the account above.") in page.text
-    own = platform.register("Olga Home", email="olga.home@example.kz")
-    assert "This invitation was sent to" not in own.client.get(f"/invitations/{token}").text
+    assert WRONG_ACCOUNT in page.text and "Accept the invitation" not in page.text
+    form = work_account.client.post(f"/invitations/{token}",
+                                    data={"csrf": csrf(work_account.client)})
+    assert form.status_code == 403 and WRONG_ACCOUNT in form.text
+    assert state(platform, case_id) == before  # no participant, the link still unused
+
+    # The address it was sent to, however it is capitalised, is admitted.
+    own = platform.register("Olga Home", email="OLGA.HOME@example.kz")
+    assert WRONG_ACCOUNT not in own.client.get(f"/invitations/{token}").text
+    case = expect(own.client.post(f"/api/v1/invitations/{token}/accept", json={}), 200)
+    assert own.id in {p["user_id"] for p in case["participants"]}
+
+
+def test_the_refusal_is_in_the_readers_language(platform: Platform) -> None:
+    case_id, _requester, mediator = accepted_case(platform)
+    token = token_of(invite(mediator, case_id, email="olga@example.kz", role="party",
+                            side="b")["link"])
+    other = platform.register("Someone Else")
+    expect(other.client.patch("/api/v1/me", json={"language": "ru"}), 200)
+    answer = expect(other.client.post(f"/api/v1/invitations/{token}/accept", json={}), 403)
+    assert answer["detail"] != WRONG_ACCOUNT and "адрес" in answer["detail"]
+
+
+def test_the_mediator_revokes_a_pending_invitation(platform: Platform) -> None:
+    case_id, requester, mediator = accepted_case(platform)
+    created = invite(mediator, case_id, email="olga@example.kz", role="party", side="b")
+    token = token_of(created["link"])
+    listed = expect(mediator.client.get(f"/api/v1/cases/{case_id}/invitations"), 200)
+    assert [i["id"] for i in listed] == [created["id"]]
+    assert "olga@example.kz" in mediator.client.get(f"/cases/{case_id}").text
+
+    revoke = f"/api/v1/cases/{case_id}/invitations/{created['id']}/revoke"
+    body = expect(requester.client.post(revoke, json={}), 403)
+    assert body == {"detail": "Only the mediator can revoke an invitation."}
+    expect(requester.client.get(f"/api/v1/cases/{case_id}/invitations"), 403)
+
+    revoked = expect(mediator.client.post(revoke, json={}), 200)
+    assert revoked["revoked_at"] is not None
+    assert expect(mediator.client.get(f"/api/v1/cases/{case_id}/invitations"), 200) == []
+    events = expect(mediator.client.get(f"/api/v1/cases/{case_id}/events"), 200)
+    assert events[-1]["kind"] == "invitation_revoked" and events[-1]["actor_id"] == mediator.id
+    assert platform.scalar("SELECT count(*) FROM auditentry WHERE action = "
+                           "'case.invitation_revoked' AND case_id = ?", case_id) == 1
+
+    before = state(platform, case_id)
+    message = "This invitation has been revoked by the mediator."
+    answer = platform.client().post(f"/api/v1/invitations/{token}/accept",
+                                    json={"name": "Olga Petrova", "password": PASSWORD})
+    assert expect(answer, 409) == {"detail": message}
+    page = platform.client().get(f"/invitations/{token}")
+    assert page.status_code == 409 and message in page.text
+    assert expect(mediator.client.post(revoke, json={}), 409) == {"detail": message}
+    assert state(platform, case_id) == before
+
+
+def test_revoking_through_the_case_page(platform: Platform) -> None:
+    case_id, _requester, mediator = accepted_case(platform)
+    created = invite(mediator, case_id, email="olga@example.kz", role="party", side="b")
+    action = f"/cases/{case_id}/invitations/{created['id']}/revoke"
+    assert f'action="{action}"' in mediator.client.get(f"/cases/{case_id}").text
+    done = mediator.client.post(action, data={"csrf": csrf(mediator.client)},
+                                follow_redirects=True)
+    assert done.status_code == 200 and "The invitation has been revoked." in done.text
+    assert f'action="{action}"' not in done.text
+    assert "Invitation revoked" in done.text  # the timeline
 
 
 def test_closed_case_refuses_its_links(platform: Platform, cast: Cast) -> None:

@@ -209,6 +209,7 @@ function start(config) {
   let everSynced = false;
   let pending = false; // local edits made while not connected
   let accessLost = false;
+  let removed = false; // closed with 4403: the mediator removed this person from the case
   const provider = new WebsocketProvider(config.ws_url, String(config.id), ydoc, {
     // The server is the one place edits meet: no shortcut between tabs of this browser.
     disableBc: true,
@@ -223,7 +224,7 @@ function start(config) {
     let text;
     if (accessLost) {
       state = "offline";
-      text = s.no_access;
+      text = removed ? s.removed_from_case : s.no_access;
     } else if (!navigator.onLine || (!provider.wsconnected && !provider.wsconnecting && everSynced)) {
       state = "offline";
       text = canWrite && !frozen ? s.offline_edits : s.offline;
@@ -248,8 +249,9 @@ function start(config) {
     }
     renderStatus();
   });
-  provider.on("closed", () => {
+  provider.on("closed", (close) => {
     accessLost = true;
+    removed = Boolean(close && close.code === 4403);
     renderStatus();
   });
   window.addEventListener("online", renderStatus);

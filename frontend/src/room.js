@@ -157,6 +157,8 @@ function connect() {
     if (room.leaving) return ended(S.ended);
     if (event.code === 4000) return ended(S.replaced);
     if (event.code === 4001) return ended(S.case_ended);
+    // 4403: the mediator removed this person from the case; coming back is refused.
+    if (event.code === 4403) return ended(S.removed);
     if (room.retries === 0 && !room.state) return ended(S.refused);
     el.conn.textContent = S.disconnected;
     const delay = Math.min(1000 * 2 ** room.retries, 5000);
