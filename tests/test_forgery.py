@@ -125,7 +125,7 @@ def test_sibling_origin_cannot_withdraw_a_case_in_chromium(
             assert status_of(api, case_id) == before
 
             page.goto(attacker.url + "/fetch")
-            page.wait_for_function("document.title === 'sent' || document.title === 'failed'")
+            page.wait_for_function("() => document.title === 'sent' || document.title === 'failed'")
             assert status_of(api, case_id) == before
         finally:
             browser.close()

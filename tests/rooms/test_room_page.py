@@ -34,7 +34,9 @@ def open_room(browser: Any, server: Server, user: User, case_id: int,
     page.set_default_timeout(10_000)
     page.goto(f"{server.url}/cases/{case_id}/room")
     # The preview runs on the fake camera before joining.
-    page.wait_for_function("document.getElementById('room-preview').srcObject !== null")
+    # Functions, not expression strings: Playwright evals strings in the page, which the CSP
+    # (rightly) refuses.
+    page.wait_for_function("() => document.getElementById('room-preview').srcObject !== null")
     page.click("#room-join")
     return page
 
@@ -69,7 +71,8 @@ def test_room_page_lobby_admit_caucus(room_server: Server, people: Cast, browser
     if media:  # with the relay: each sees the others' (fake camera) video
         for viewer, shown in ((b, cast.party_a), (a, cast.party_b), (med, cast.party_b)):
             viewer.wait_for_function(
-                f"document.querySelector(\"#room-tiles figure[data-user='{shown.id}'] video\")"
+                "() => document.querySelector("
+                f"\"#room-tiles figure[data-user='{shown.id}'] video\")"
                 "?.videoWidth > 0", timeout=20_000)
 
     a.fill("#room-chat-text", "Hello from A")
@@ -105,7 +108,8 @@ def test_room_page_lobby_admit_caucus(room_server: Server, people: Cast, browser
         expect(page.locator("#room-tiles figure")).to_have_count(3)
     if media:
         b.wait_for_function(
-            f"document.querySelector(\"#room-tiles figure[data-user='{cast.party_a.id}'] video\")"
+            "() => document.querySelector("
+            f"\"#room-tiles figure[data-user='{cast.party_a.id}'] video\")"
             "?.videoWidth > 0", timeout=20_000)
     expect(a.locator("#room-where")).to_contain_text("Joint session")
 
