@@ -20,6 +20,7 @@ from odr.access import Action, GlobalAction, Subject
 from odr.errors import N_, Forbidden, Unauthenticated
 from odr.i18n import Translator, negotiate
 from odr.models import AuthSession, Case, Participant, User
+from odr.openapi import refuses
 from odr.schemas import MAX_ID
 from odr.services import Services
 
@@ -59,6 +60,7 @@ def client_ip(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
+@refuses(401, unsafe=(403,))  # a token that is not valid; a cookie write that may be forged
 async def auth(request: Request, session: SessionDep) -> Auth:
     """The caller: a bearer API token, else the session cookie, else nobody."""
     cached: Auth | None = getattr(request.state, "auth", None)
@@ -135,6 +137,7 @@ async def optional_user(a: AuthDep) -> User | None:
     return a.user
 
 
+@refuses(401)
 async def current_user(a: AuthDep) -> User:
     if a.user is None:
         raise Unauthenticated(N_("Please sign in first."))
@@ -186,7 +189,13 @@ async def load_case_access(
     return CaseAccess(case, user, participant)
 
 
+# What the access policy answers about a case or draft: not signed in, not allowed, not there
+# (or not the caller's to see), not now.
+POLICY_REFUSALS = (401, 403, 404, 409)
+
+
 def case_for(action: Action) -> Callable[..., Coroutine[Any, Any, CaseAccess]]:
+    @refuses(*POLICY_REFUSALS)
     async def dependency(case_id: PathId, user: OptionalUser, session: SessionDep) -> CaseAccess:
         return await load_case_access(case_id, user, action, session)
 
@@ -194,6 +203,7 @@ def case_for(action: Action) -> Callable[..., Coroutine[Any, Any, CaseAccess]]:
 
 
 def allowed(action: GlobalAction) -> Callable[..., Coroutine[Any, Any, User]]:
+    @refuses(401, 403)
     async def dependency(user: OptionalUser) -> User:
         access.check_global(action, user)
         assert user is not None
