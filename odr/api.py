@@ -188,7 +188,7 @@ async def update_court(
 
 
 @router.post("/admin/courts/{court_id}/clerks/{user_id}", tags=["admin"],
-             responses=refusals(404))
+             responses=refusals(400, 404))
 async def assign_clerk(
     court_id: PathId, user_id: PathId, admin: Administrator, svc: ServicesDep, session: SessionDep
 ) -> UserPublic:
