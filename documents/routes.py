@@ -38,6 +38,7 @@ from odr import access
 from odr.access import Action, DraftAction
 from odr.deps import (
     POLICY_REFUSALS,
+    VIEW_REFUSALS,
     OptionalUser,
     PathId,
     ServicesDep,
@@ -105,7 +106,7 @@ POLICY, MALFORMED, TOO_LARGE = 1008, 1007, 1009
 
 
 def draft_for(action: DraftAction) -> Any:
-    @refuses(*POLICY_REFUSALS)
+    @refuses(*(VIEW_REFUSALS if action is DraftAction.view_draft else POLICY_REFUSALS))
     async def dependency(draft_id: PathId, user: OptionalUser, session: SessionDep
                          ) -> DraftAccess:
         return await load_draft_access(draft_id, user, action, session)
@@ -134,7 +135,7 @@ async def create_draft(case_id: PathId, data: DraftCreate, user: OptionalUser,
 
 
 @router.get("/api/v1/cases/{case_id}/drafts", tags=["drafts"],
-            responses=refusals(*POLICY_REFUSALS))
+            responses=refusals(*VIEW_REFUSALS))
 async def list_drafts(case_id: PathId, user: OptionalUser, session: SessionDep,
                       docs: Documents) -> list[DraftPublic]:
     """The case's drafts the user may open."""

@@ -282,7 +282,8 @@ async def consent(ca: CaseConsenter, svc: ServicesDep, session: SessionDep) -> C
     return await cases.case_public(ca.case, session=session)
 
 
-@router.post("/cases/{case_id}/status", tags=["cases"])
+# The dependency only lets the case be seen; the change itself is asked of the policy.
+@router.post("/cases/{case_id}/status", tags=["cases"], responses=refusals(403, 409))
 async def change_status(
     data: StatusChange, ca: CaseViewer, svc: ServicesDep, session: SessionDep
 ) -> CasePublic:

@@ -190,12 +190,13 @@ async def load_case_access(
 
 
 # What the access policy answers about a case or draft: not signed in, not allowed, not there
-# (or not the caller's to see), not now.
+# (or not the caller's to see), not now. Viewing is refused only the first and third ways.
 POLICY_REFUSALS = (401, 403, 404, 409)
+VIEW_REFUSALS = (401, 404)
 
 
 def case_for(action: Action) -> Callable[..., Coroutine[Any, Any, CaseAccess]]:
-    @refuses(*POLICY_REFUSALS)
+    @refuses(*(VIEW_REFUSALS if action is Action.view_case else POLICY_REFUSALS))
     async def dependency(case_id: PathId, user: OptionalUser, session: SessionDep) -> CaseAccess:
         return await load_case_access(case_id, user, action, session)
 

@@ -64,6 +64,13 @@ def test_routes_document_the_statuses_they_give(schema: dict[str, Any], method: 
         assert statuses(schema, method, path) == set()
 
 
+def test_seeing_a_case_or_draft_is_refused_only_as_not_signed_in_or_not_there(
+        schema: dict[str, Any]) -> None:
+    for path in ("/api/v1/cases/{case_id}", "/api/v1/cases/{case_id}/events",
+                 "/api/v1/drafts/{draft_id}", "/api/v1/drafts/{draft_id}/versions"):
+        assert statuses(schema, "GET", path) == {401, 404, 422}, path
+
+
 def test_cookie_writes_document_the_forgery_refusal_and_reads_do_not(
         schema: dict[str, Any]) -> None:
     assert 403 in statuses(schema, "PATCH", "/api/v1/me")
