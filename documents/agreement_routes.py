@@ -35,6 +35,7 @@ from documents.verify import AgreementMatch, VerificationReport, verify_pdf
 from odr import access, cases
 from odr.access import AgreementAction, DraftAction, Subject
 from odr.deps import (
+    POLICY_REFUSALS,
     Administrator,
     CurrentUser,
     OptionalUser,
@@ -48,11 +49,16 @@ from odr.errors import N_, Conflict, Forbidden, NotFound, Refused
 from odr.forms import FormInvalid, parse, read_form, refusal_as_form_error
 from odr.i18n import Translator
 from odr.models import Case, Court, User
+from odr.openapi import refusals
 from odr.security import new_token
 from odr.services import CasePagePart, Services
 from odr.templating import Pages
 
 router = APIRouter()
+# What the routes' own policy checks may refuse (they load the draft or case themselves).
+AGREEMENT = refusals(*POLICY_REFUSALS)
+# Only a court's clerks see its inbox and decide its filings; to others it does not exist.
+COURT = refusals(401, 404)
 
 
 async def agreement_public(docs: DocumentsRuntime, agreement: Agreement, case: Case, *,
@@ -79,7 +85,7 @@ async def _draft_case(draft_id: int, user: User | None, session: AsyncSession,
 
 # --- signing ------------------------------------------------------------------------------------
 
-@router.get("/api/v1/drafts/{draft_id}/agreement", tags=["agreement"])
+@router.get("/api/v1/drafts/{draft_id}/agreement", tags=["agreement"], responses=AGREEMENT)
 async def get_agreement(draft_id: PathId, user: OptionalUser, session: SessionDep,
                         docs: Documents) -> AgreementPublic:
     """The agreement of a frozen draft: its PDF, revision and who has signed."""
@@ -120,7 +126,8 @@ async def _send_code(draft_id: int, user: User | None, session: AsyncSession,
     await svc.mailer.deliver_pending()
 
 
-@router.post("/api/v1/drafts/{draft_id}/sign", tags=["agreement"])
+@router.post("/api/v1/drafts/{draft_id}/sign", tags=["agreement"],
+             responses=AGREEMENT | refusals(400, 429, 503))
 async def sign(draft_id: PathId, data: SignRequest, request: Request, user: OptionalUser,
                session: SessionDep, docs: Documents) -> AgreementPublic:
     """Sign the frozen agreement, confirming with one's password (or e-mailed code) and name.
@@ -130,7 +137,7 @@ async def sign(draft_id: PathId, data: SignRequest, request: Request, user: Opti
 
 
 @router.post("/api/v1/drafts/{draft_id}/sign/code", status_code=status.HTTP_204_NO_CONTENT,
-             tags=["agreement"])
+             tags=["agreement"], responses=AGREEMENT | refusals(429))
 async def send_signing_code(draft_id: PathId, user: OptionalUser, session: SessionDep,
                             docs: Documents, svc: ServicesDep) -> None:
     """E-mail a one-time code to confirm the signature (for a signatory without a password).
@@ -138,7 +145,7 @@ async def send_signing_code(draft_id: PathId, user: OptionalUser, session: Sessi
     await _send_code(draft_id, user, session, docs, svc)
 
 
-@router.get("/api/v1/agreements/{agreement_id}.pdf", tags=["agreement"])
+@router.get("/api/v1/agreements/{agreement_id}.pdf", tags=["agreement"], responses=AGREEMENT)
 async def agreement_pdf(agreement_id: PathId, user: OptionalUser, session: SessionDep,
                         docs: Documents) -> Response:
     """The agreement as it is now (all signatures so far, and the seal once complete)."""
@@ -264,7 +271,7 @@ async def verify_upload(upload: StarletteUploadFile, svc: Services, docs: Docume
     return report
 
 
-@upload_router.post("/api/v1/verify", tags=["agreement"])
+@upload_router.post("/api/v1/verify", tags=["agreement"], responses=refusals(400, 413))
 async def verify(file: Annotated[UploadFile, File()], svc: ServicesDep, docs: Documents,
                  tr: Tr, session: SessionDep) -> VerificationReport:
     """Upload any PDF: are its signatures intact and valid, who signed when, was it changed
@@ -348,7 +355,8 @@ async def _file(case_id: int, court_id: int, user: User | None, session: AsyncSe
     return filing, created
 
 
-@router.post("/api/v1/cases/{case_id}/filings", tags=["courts"])
+@router.post("/api/v1/cases/{case_id}/filings", tags=["courts"], responses=AGREEMENT | {
+    201: {"model": FilingPublic, "description": "A new filing (the earlier one was rejected)."}})
 async def file_agreement(case_id: PathId, data: FilingCreate, response: Response,
                          user: OptionalUser, session: SessionDep, docs: Documents,
                          svc: ServicesDep, tr: Tr) -> FilingPublic:
@@ -391,7 +399,7 @@ def case_page_filings(docs: DocumentsRuntime) -> CasePagePart:
     return part
 
 
-@router.get("/api/v1/courts/{court_id}/filings", tags=["courts"])
+@router.get("/api/v1/courts/{court_id}/filings", tags=["courts"], responses=COURT)
 async def court_filings(court_id: PathId, user: OptionalUser, session: SessionDep,
                         docs: Documents) -> list[FilingPublic]:
     """The court's inbox: filings with their verification result (the court's clerks only;
@@ -413,7 +421,8 @@ async def _filing_for_clerk(filing_id: int, user: User | None, session: AsyncSes
     return filing
 
 
-@router.post("/api/v1/filings/{filing_id}/accept", tags=["courts"])
+@router.post("/api/v1/filings/{filing_id}/accept", tags=["courts"],
+             responses=COURT | refusals(409))
 async def accept_filing(filing_id: PathId, user: OptionalUser, session: SessionDep,
                         docs: Documents) -> FilingPublic:
     """A clerk of the court accepts the filing."""
@@ -425,7 +434,8 @@ async def accept_filing(filing_id: PathId, user: OptionalUser, session: SessionD
     return await filing_public(filing, session)
 
 
-@router.post("/api/v1/filings/{filing_id}/reject", tags=["courts"])
+@router.post("/api/v1/filings/{filing_id}/reject", tags=["courts"],
+             responses=COURT | refusals(400, 409))
 async def reject_filing(filing_id: PathId, data: FilingDecision, user: OptionalUser,
                         session: SessionDep, docs: Documents) -> FilingPublic:
     """A clerk of the court rejects the filing, with the reason."""
@@ -439,7 +449,7 @@ async def reject_filing(filing_id: PathId, data: FilingDecision, user: OptionalU
     return await filing_public(filing, session)
 
 
-@router.put("/api/v1/admin/courts/{court_id}/webhook", tags=["admin"])
+@router.put("/api/v1/admin/courts/{court_id}/webhook", tags=["admin"], responses=refusals(404))
 async def set_webhook(court_id: PathId, data: WebhookIn, admin: Administrator,
                       session: SessionDep, svc: ServicesDep) -> WebhookPublic:
     """Where the court's system is told of filings; the answer holds the signing secret."""

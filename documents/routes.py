@@ -37,6 +37,8 @@ from documents.yprotocol import ProtocolError
 from odr import access
 from odr.access import Action, DraftAction
 from odr.deps import (
+    POLICY_REFUSALS,
+    VIEW_REFUSALS,
     OptionalUser,
     PathId,
     ServicesDep,
@@ -47,6 +49,7 @@ from odr.deps import (
 )
 from odr.errors import Refused
 from odr.forms import FormInvalid, parse, read_form
+from odr.openapi import refusals, refuses
 from odr.schemas import MAX_ID
 from odr.services import Services
 from odr.templating import Pages
@@ -103,6 +106,7 @@ POLICY, MALFORMED, TOO_LARGE = 1008, 1007, 1009
 
 
 def draft_for(action: DraftAction) -> Any:
+    @refuses(*(VIEW_REFUSALS if action is DraftAction.view_draft else POLICY_REFUSALS))
     async def dependency(draft_id: PathId, user: OptionalUser, session: SessionDep
                          ) -> DraftAccess:
         return await load_draft_access(draft_id, user, action, session)
@@ -118,7 +122,7 @@ DraftFreezer = Annotated[DraftAccess, draft_for(DraftAction.freeze_draft)]
 # --- API ----------------------------------------------------------------------------------------
 
 @router.post("/api/v1/cases/{case_id}/drafts", status_code=status.HTTP_201_CREATED,
-             tags=["drafts"])
+             tags=["drafts"], responses=refusals(*POLICY_REFUSALS, 400))
 async def create_draft(case_id: PathId, data: DraftCreate, user: OptionalUser,
                        session: SessionDep, docs: Documents) -> DraftPublic:
     """Start a draft agreement from the template (the mediator; after both parties consent)."""
@@ -130,7 +134,8 @@ async def create_draft(case_id: PathId, data: DraftCreate, user: OptionalUser,
     return await docs.drafts.public(da, session=session)
 
 
-@router.get("/api/v1/cases/{case_id}/drafts", tags=["drafts"])
+@router.get("/api/v1/cases/{case_id}/drafts", tags=["drafts"],
+            responses=refusals(*VIEW_REFUSALS))
 async def list_drafts(case_id: PathId, user: OptionalUser, session: SessionDep,
                       docs: Documents) -> list[DraftPublic]:
     """The case's drafts the user may open."""
@@ -168,7 +173,7 @@ async def draft_versions(da: DraftViewer, session: SessionDep, docs: Documents
     return await docs.drafts.versions(da, session=session)
 
 
-@router.get("/api/v1/drafts/{draft_id}/diff", tags=["drafts"])
+@router.get("/api/v1/drafts/{draft_id}/diff", tags=["drafts"], responses=refusals(404))
 async def draft_diff(
     da: DraftViewer, session: SessionDep, docs: Documents,
     from_version: Annotated[int, Query(alias="from", ge=0)],

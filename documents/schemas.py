@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
+from odr.models import CaseRole
 from odr.schemas import Input, Language, RowId
 
 
@@ -36,7 +37,7 @@ class DraftPublic(BaseModel):
     case_id: int
     channel: str
     members: list[int]
-    language: str
+    language: Language
     template: str
     title: str
     version: int
@@ -81,7 +82,7 @@ class SignRequest(Input):
 class SignatoryPublic(BaseModel):
     user_id: int
     name: str
-    role: str
+    role: CaseRole
     signed_at: datetime | None
 
 
@@ -113,7 +114,7 @@ class FilingPublic(BaseModel):
     court_id: int
     agreement_id: int
     filed_at: datetime
-    status: str
+    status: Literal["received", "accepted", "rejected"]
     reason: str
     decided_at: datetime | None
     pdf_url: str

@@ -32,7 +32,8 @@ from odr.deps import (
     client_ip,
 )
 from odr.errors import N_, Refused
-from odr.models import Court, MediatorKind, OutboxMail, User
+from odr.models import Category, Court, MediatorKind, OutboxMail, User
+from odr.openapi import refusals
 from odr.schemas import (
     AuditReport,
     CaseCreate,
@@ -44,11 +45,13 @@ from odr.schemas import (
     InvitationCreate,
     InvitationCreated,
     InvitationPublic,
+    Language,
     Login,
     MediatorProfileIn,
     MediatorPublic,
     ParticipantRemoval,
     ProfileUpdate,
+    Region,
     Registration,
     SessionCreate,
     SessionPublic,
@@ -67,7 +70,8 @@ def user_public(user: User) -> UserPublic:
 
 # --- accounts -------------------------------------------------------------------------------
 
-@router.post("/auth/register", status_code=status.HTTP_201_CREATED, tags=["accounts"])
+@router.post("/auth/register", status_code=status.HTTP_201_CREATED, tags=["accounts"],
+             responses=refusals(409))
 async def register_account(
     data: Registration, request: Request, response: Response, svc: ServicesDep,
     session: SessionDep,
@@ -78,7 +82,7 @@ async def register_account(
     return user_public(user)
 
 
-@router.post("/auth/login", tags=["accounts"])
+@router.post("/auth/login", tags=["accounts"], responses=refusals(401, 429))
 async def login(
     data: Login, request: Request, response: Response, svc: ServicesDep, session: SessionDep
 ) -> UserPublic:
@@ -108,7 +112,7 @@ async def me(user: CurrentUser) -> UserPublic:
     return user_public(user)
 
 
-@router.patch("/me", tags=["accounts"])
+@router.patch("/me", tags=["accounts"], responses=refusals(400))
 async def update_me(data: ProfileUpdate, user: CurrentUser, session: SessionDep) -> UserPublic:
     """Change one's name, language or time zone."""
     if data.timezone is not None and data.timezone not in available_timezones():
@@ -133,9 +137,9 @@ async def create_token(data: TokenCreate, user: CurrentUser, session: SessionDep
 @router.get("/mediators", tags=["register"])
 async def mediators(
     session: SessionDep,
-    language: str | None = None,
-    region: str | None = None,
-    specialisation: str | None = None,
+    language: Language | None = None,
+    region: Region | None = None,
+    specialisation: Category | None = None,
     kind: MediatorKind | None = None,
 ) -> list[MediatorPublic]:
     """Search the public register of mediators."""
@@ -152,7 +156,7 @@ async def list_courts(session: SessionDep) -> list[CourtPublic]:
                                                                          active_only=True)]
 
 
-@router.put("/admin/mediators/{user_id}", tags=["admin"])
+@router.put("/admin/mediators/{user_id}", tags=["admin"], responses=refusals(400, 404))
 async def save_mediator(
     user_id: PathId, data: MediatorProfileIn, admin: Administrator, svc: ServicesDep,
     session: SessionDep,
@@ -176,7 +180,7 @@ async def create_court(
     return CourtPublic.model_validate(court)
 
 
-@router.put("/admin/courts/{court_id}", tags=["admin"])
+@router.put("/admin/courts/{court_id}", tags=["admin"], responses=refusals(404))
 async def update_court(
     court_id: PathId, data: CourtIn, admin: Administrator, svc: ServicesDep, session: SessionDep
 ) -> CourtPublic:
@@ -187,7 +191,8 @@ async def update_court(
     return CourtPublic.model_validate(court)
 
 
-@router.post("/admin/courts/{court_id}/clerks/{user_id}", tags=["admin"])
+@router.post("/admin/courts/{court_id}/clerks/{user_id}", tags=["admin"],
+             responses=refusals(400, 404))
 async def assign_clerk(
     court_id: PathId, user_id: PathId, admin: Administrator, svc: ServicesDep, session: SessionDep
 ) -> UserPublic:
@@ -223,7 +228,8 @@ async def verify_audit(
 
 # --- cases ----------------------------------------------------------------------------------
 
-@router.post("/cases", status_code=status.HTTP_201_CREATED, tags=["cases"])
+@router.post("/cases", status_code=status.HTTP_201_CREATED, tags=["cases"],
+             responses=refusals(400))
 async def request_mediation(
     data: CaseCreate, user: Requester, svc: ServicesDep, session: SessionDep
 ) -> CasePublic:
@@ -280,7 +286,8 @@ async def consent(ca: CaseConsenter, svc: ServicesDep, session: SessionDep) -> C
     return await cases.case_public(ca.case, session=session)
 
 
-@router.post("/cases/{case_id}/status", tags=["cases"])
+# The dependency only lets the case be seen; the change itself is asked of the policy.
+@router.post("/cases/{case_id}/status", tags=["cases"], responses=refusals(403, 409))
 async def change_status(
     data: StatusChange, ca: CaseViewer, svc: ServicesDep, session: SessionDep
 ) -> CasePublic:
@@ -291,7 +298,8 @@ async def change_status(
     return await cases.case_public(ca.case, session=session)
 
 
-@router.post("/cases/{case_id}/invitations", status_code=status.HTTP_201_CREATED, tags=["cases"])
+@router.post("/cases/{case_id}/invitations", status_code=status.HTTP_201_CREATED, tags=["cases"],
+             responses=refusals(400))
 async def invite(
     data: InvitationCreate, ca: CaseInviter, svc: ServicesDep, session: SessionDep, tr: Tr,
     background: BackgroundTasks,
@@ -340,7 +348,8 @@ async def remove_participant(
     return await cases.case_public(ca.case, session=session)
 
 
-@router.post("/invitations/{token}/accept", tags=["cases"])
+@router.post("/invitations/{token}/accept", tags=["cases"],
+             responses=refusals(400, 403, 404, 409))
 async def accept_invitation(
     token: str, request: Request, response: Response, user: OptionalUser, svc: ServicesDep,
     session: SessionDep, data: InvitationAccept | None = None,
@@ -356,7 +365,8 @@ async def accept_invitation(
     return await cases.case_public(result.case, session=session)
 
 
-@router.post("/cases/{case_id}/sessions", status_code=status.HTTP_201_CREATED, tags=["cases"])
+@router.post("/cases/{case_id}/sessions", status_code=status.HTTP_201_CREATED, tags=["cases"],
+             responses=refusals(400))
 async def schedule_session(
     data: SessionCreate, ca: CaseScheduler, svc: ServicesDep, session: SessionDep
 ) -> SessionPublic:

@@ -7,16 +7,15 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from documents import routes as document_routes
-from odr import api, forgery, migrate, pages
+from odr import api, forgery, migrate, openapi, pages
 from odr.deps import language_of
 from odr.errors import N_, Refused
 from odr.headers import SecurityHeaders
@@ -94,6 +93,7 @@ def create_app(settings: Settings | None = None, *, migrate_on_start: bool = Tru
     # The only place odr knows the other packages: it mounts their routes and runtimes.
     app.include_router(room_routes.router)
     app.include_router(document_routes.router)
+    openapi.install(app)
 
     build_stack = app.build_middleware_stack
     app.build_middleware_stack = (  # type: ignore[method-assign]
@@ -126,10 +126,8 @@ def create_app(settings: Settings | None = None, *, migrate_on_start: bool = Tru
         tr = translator_for(request)
         message = tr.gettext(exc.message, **exc.params)
         if is_api(request):
-            body: dict[str, Any] = {"detail": message}
-            if exc.field:
-                body["errors"] = [{"field": exc.field, "message": message}]
-            return JSONResponse(body, status_code=exc.status_code)
+            errors = [{"field": exc.field, "message": message}] if exc.field else []
+            return openapi.error_response(exc.status_code, message, errors)
         return page_error(request, exc.status_code, message)
 
     @app.exception_handler(RequestValidationError)
@@ -139,7 +137,7 @@ def create_app(settings: Settings | None = None, *, migrate_on_start: bool = Tru
         summary = "; ".join(f"{e['field']}: {e['message']}" if e["field"] else e["message"]
                             for e in errors)
         if is_api(request):
-            return JSONResponse({"detail": summary, "errors": errors}, status_code=422)
+            return openapi.error_response(422, summary, errors)
         return page_error(request, 422, summary)
 
     @app.exception_handler(StarletteHTTPException)
@@ -147,8 +145,8 @@ def create_app(settings: Settings | None = None, *, migrate_on_start: bool = Tru
         tr = translator_for(request)
         message = tr.gettext(HTTP_MESSAGES.get(exc.status_code, HTTP_FALLBACK))
         if is_api(request) or request.url.path.startswith("/static/"):
-            return JSONResponse({"detail": message}, status_code=exc.status_code,
-                                headers=getattr(exc, "headers", None))
+            return openapi.error_response(exc.status_code, message,
+                                          headers=getattr(exc, "headers", None))
         return page_error(request, exc.status_code, message)
 
     @app.exception_handler(Exception)
@@ -158,7 +156,7 @@ def create_app(settings: Settings | None = None, *, migrate_on_start: bool = Tru
         message = tr.gettext(N_("Something went wrong on our side. Nothing was changed; "
                                 "please try again."))
         if is_api(request):
-            return JSONResponse({"detail": message}, status_code=500)
+            return openapi.error_response(500, message)
         return page_error(request, 500, message)
 
     return app

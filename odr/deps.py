@@ -18,6 +18,7 @@ from odr.access import Action, GlobalAction, Subject
 from odr.errors import N_, Forbidden, Unauthenticated
 from odr.i18n import Translator, negotiate
 from odr.models import AuthSession, Case, Participant, User
+from odr.openapi import refuses
 from odr.schemas import MAX_ID
 from odr.services import Services
 from odr.settings import Settings
@@ -56,6 +57,7 @@ def client_ip(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
+@refuses(401, unsafe=(403,))  # a token that is not valid; a cookie write that may be forged
 async def auth(request: Request, session: SessionDep) -> Auth:
     """The caller: a bearer API token, else the session cookie, else nobody."""
     cached: Auth | None = getattr(request.state, "auth", None)
@@ -129,6 +131,7 @@ async def optional_user(a: AuthDep) -> User | None:
     return a.user
 
 
+@refuses(401)
 async def current_user(a: AuthDep) -> User:
     if a.user is None:
         raise Unauthenticated(N_("Please sign in first."))
@@ -180,7 +183,14 @@ async def load_case_access(
     return CaseAccess(case, user, participant)
 
 
+# What the access policy answers about a case or draft: not signed in, not allowed, not there
+# (or not the caller's to see), not now. Viewing is refused only the first and third ways.
+POLICY_REFUSALS = (401, 403, 404, 409)
+VIEW_REFUSALS = (401, 404)
+
+
 def case_for(action: Action) -> Callable[..., Coroutine[Any, Any, CaseAccess]]:
+    @refuses(*(VIEW_REFUSALS if action is Action.view_case else POLICY_REFUSALS))
     async def dependency(case_id: PathId, user: OptionalUser, session: SessionDep) -> CaseAccess:
         return await load_case_access(case_id, user, action, session)
 
@@ -188,6 +198,7 @@ def case_for(action: Action) -> Callable[..., Coroutine[Any, Any, CaseAccess]]:
 
 
 def allowed(action: GlobalAction) -> Callable[..., Coroutine[Any, Any, User]]:
+    @refuses(401, 403)
     async def dependency(user: OptionalUser) -> User:
         access.check_global(action, user)
         assert user is not None

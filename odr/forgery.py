@@ -26,6 +26,7 @@ from starlette.requests import HTTPConnection
 
 from odr.errors import N_, Forbidden
 from odr.models import AuthSession
+from odr.openapi import refuses
 from odr.settings import Settings
 
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -59,6 +60,7 @@ def has_bearer(headers: Mapping[str, str]) -> bool:
     return headers.get("authorization", "").lower().startswith("bearer ")
 
 
+@refuses(unsafe=(403,))
 async def guard(conn: HTTPConnection) -> None:
     """App-wide dependency: every unsafe request must come from our pages (or no browser)."""
     if conn.scope["type"] != "http" or conn.scope["method"] not in UNSAFE:

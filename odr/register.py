@@ -145,6 +145,11 @@ async def assign_clerk(
     user = await session.get(User, user_id)
     if user is None:
         raise NotFound(N_("No such user."))
+    # A citizen's account (or a clerk moving court) only: making an administrator a clerk would
+    # take away their administration (found by fuzzing: the fuzzer's admin demoted itself), and a
+    # mediator's cases and register entry would be left behind.
+    if user.role not in (AccountRole.party, AccountRole.court_clerk):
+        raise Refused(N_("This account cannot be a court clerk."))
     await court_by_id(court_id, session=session)
     user.role = AccountRole.court_clerk
     user.court_id = court_id

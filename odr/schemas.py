@@ -16,6 +16,7 @@ from pydantic import (
 )
 
 from odr.errors import N_
+from odr.i18n import LANGUAGES
 from odr.models import (
     AccountRole,
     CaseRole,
@@ -29,7 +30,9 @@ from odr.vocab import REGION_LABELS
 # Row ids fit PostgreSQL's INTEGER; a larger number is refused as invalid rather than overflowing.
 MAX_ID = 2**31 - 1
 RowId = Annotated[int, Field(ge=1, le=MAX_ID)]
-Language = Annotated[str, Field(pattern="^(kk|ru|en)$")]
+# Closed lists are enums in the schema (clients can offer them), checked here with the
+# messages users know ("Choose a region from the list.").
+Language = Annotated[str, Field(pattern="^(kk|ru|en)$", json_schema_extra={"enum": [*LANGUAGES]})]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=200)]
 Password = Annotated[str, Field(min_length=8, max_length=200)]
 
@@ -52,7 +55,8 @@ def _known_region(value: str) -> str:
     return value
 
 
-Region = Annotated[str, AfterValidator(_known_region)]
+Region = Annotated[str, AfterValidator(_known_region),
+                   Field(json_schema_extra={"enum": [*REGION_LABELS]})]
 
 
 class Registration(Input):
@@ -92,7 +96,7 @@ class UserPublic(BaseModel):
     email: str
     name: str
     role: AccountRole
-    language: str | None
+    language: Language | None
     timezone: str
     court_id: int | None
 
@@ -124,8 +128,8 @@ class CasePublic(BaseModel):
     number: str
     category: Category
     summary: str
-    language: str
-    region: str
+    language: Language
+    region: Region
     status: CaseStatus
     requester_id: int
     chosen_mediator_id: int | None
@@ -227,9 +231,9 @@ class MediatorPublic(BaseModel):
     kind: MediatorKind
     certificate: str
     certified_on: date | None
-    languages: list[str]
-    regions: list[str]
-    specialisations: list[str]
+    languages: list[Language]
+    regions: list[Region]
+    specialisations: list[Category]
     bio: str
 
 

@@ -22,6 +22,7 @@ from odr.models import CaseStatus, User
 from odr.services import Services
 from rooms import messages as m
 from rooms import store
+from rooms.signalling import SignallingRefused
 from rooms.state import Change, Room
 
 log = logging.getLogger("odr.rooms")
@@ -75,6 +76,15 @@ class Seat:
         self.send({"type": "error", "code": code, "message": self.tr.gettext(message, **params),
                    "about": about})
 
+
+# What a participant is told when the relay cannot take their signalling message.
+SIGNALLING_REFUSALS = {
+    "publish.offer": N_("Your camera and microphone could not be connected: the offer was not "
+                        "accepted."),
+    "subscribe.answer": N_("There is no video offer waiting for this answer, or the answer is "
+                           "not valid."),
+    "ice": N_("The connection details the browser sent are not valid."),
+}
 
 ERROR_CODES: list[tuple[type[Refused], str]] = [
     (MediaUnavailable, "media_unavailable"),
@@ -184,6 +194,11 @@ class LiveRoom:
             if isinstance(exc, Forbidden):
                 await self._audit_refusal(seat, about, exc.message)  # recorded before told
             seat.error(code, exc.message, about, **exc.params)
+        except SignallingRefused as exc:
+            # The browser's mistake or a message out of order, not ours: no traceback.
+            log.info("room %s: %s from user %s refused: %s", self.case_id, about, seat.user_id,
+                     exc)
+            seat.error("invalid", SIGNALLING_REFUSALS[about or "ice"], about)
         except Exception:
             # A fault of ours (or of the relay) ends this message, not the connection.
             log.exception("room %s: %s from user %s failed", self.case_id, about, seat.user_id)

@@ -6,6 +6,8 @@ Anything that does not parse into one of these is refused with an ``error`` and 
 from __future__ import annotations
 
 import json
+import re
+from itertools import accumulate
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
@@ -16,6 +18,13 @@ from odr.schemas import RowId
 # Larger than any SDP a browser makes with a few tracks, small enough to bound the work.
 MAX_MESSAGE_CHARS = 64_000
 MAX_TEXT = 4000
+# No message of the protocol nests deeper than 3; Python's JSON parser recurses per level and
+# raises RecursionError (not ValueError) near 1,000, so depth is counted before it runs.
+MAX_DEPTH = 8
+# JSON strings (whose brackets are text, not nesting) and the brackets outside them.
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
+_BRACKETS = re.compile(r"[\[\]{}]")
+_DEPTH_CHANGE = {"[": 1, "{": 1, "]": -1, "}": -1}
 
 ChannelId = Annotated[str, Field(pattern=r"^(joint|caucus-[0-9a-f]{8})$")]
 Text = Annotated[
@@ -134,6 +143,8 @@ def parse(raw: str) -> Message:
     """A client's text frame as a message, or ``Malformed`` saying what is wrong."""
     if len(raw) > MAX_MESSAGE_CHARS:
         raise Malformed(N_("The message is too large."))
+    if nested_deeper(raw, MAX_DEPTH):
+        raise Malformed(N_("The message is nested too deeply."))
     try:
         data: Any = json.loads(raw)
     except ValueError as exc:
@@ -146,3 +157,17 @@ def parse(raw: str) -> Message:
         return MESSAGE.validate_python(data)
     except ValidationError as exc:
         raise Malformed(N_("The message is not valid.")) from exc
+
+
+def nested_deeper(raw: str, limit: int) -> bool:
+    """Whether ``raw`` opens more than ``limit`` arrays or objects inside one another.
+
+    Brackets inside strings are not counted (a chat text may hold any). A message of the
+    protocol opens only a few, which ``str.count`` tells at C speed; only text with more is
+    walked bracket by bracket (at most about 15 ms, for 64,000 of them).
+    """
+    outside = _STRING.sub("", raw)
+    if outside.count("[") + outside.count("{") <= limit:
+        return False
+    changes = map(_DEPTH_CHANGE.__getitem__, _BRACKETS.findall(outside))
+    return max(accumulate(changes)) > limit

@@ -27,7 +27,7 @@ from tests.harness import (
     token_of,
     unique_email,
 )
-from tests.test_pages import csrf
+from tests.harness import form_token as csrf
 
 MAIL_TIMEOUT = 10.0
 

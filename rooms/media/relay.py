@@ -41,8 +41,10 @@ from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.sdp import candidate_from_sdp
 
 from rooms.media import aiortc_hooks as hooks
+from rooms.signalling import SignallingRefused
 
 logger = logging.getLogger(__name__)
+
 
 #: Codecs forwarded as they are: every browser decodes these, and aiortc packetises them.
 FORWARDED_CODECS = {"audio": {"audio/opus"}, "video": {"video/vp8"}}
@@ -259,7 +261,7 @@ class MediaRelay:
         """Apply a participant's publisher offer (microphone and camera); return the answer.
 
         A second offer from the same participant renegotiates the same connection (tracks
-        added or removed). Raises ValueError for an offer the relay cannot take.
+        added or removed). Raises SignallingRefused for an offer the relay cannot take.
         """
         publisher = self._publishers.get(user_id)
         if publisher is not None and publisher.pc.connectionState in ("failed", "closed"):
@@ -288,7 +290,7 @@ class MediaRelay:
             if not before:
                 await self._drop_publisher(user_id)
             if isinstance(exc, ValueError | AssertionError):
-                raise ValueError(f"publisher offer refused: {exc}") from exc
+                raise SignallingRefused(f"publisher offer refused: {exc}") from exc
             raise
         for transceiver in pc.getTransceivers():
             source = publisher.tracks.get(transceiver.receiver)
@@ -428,18 +430,18 @@ class MediaRelay:
     async def subscribe_answer(self, user_id: int, sdp: str) -> None:
         """Apply the participant's answer to the latest subscriber offer.
 
-        Raises ValueError when there is no offer waiting for an answer or the answer is invalid.
+        Raises SignallingRefused when no offer waits for an answer or the answer is invalid.
         """
         subscriber = self._subscribers.get(user_id)
         if subscriber is None or subscriber.pc is None:
-            raise ValueError("no subscriber offer to answer")
+            raise SignallingRefused("no subscriber offer to answer")
         pc = subscriber.pc
         if pc.signalingState != "have-local-offer":
-            raise ValueError("no subscriber offer to answer")
+            raise SignallingRefused("no subscriber offer to answer")
         try:
             await pc.setRemoteDescription(RTCSessionDescription(sdp, "answer"))
         except (ValueError, AssertionError) as exc:
-            raise ValueError(f"subscriber answer refused: {exc}") from exc
+            raise SignallingRefused(f"subscriber answer refused: {exc}") from exc
         await self._apply_early_candidates(user_id, "subscribe", pc)
         subscriber.stable.set()
         for slot in subscriber.slots:
@@ -454,10 +456,10 @@ class MediaRelay:
         """Add a candidate the browser trickled (``RTCIceCandidateInit``) to one connection.
 
         Candidates that arrive before their connection has a remote description are kept
-        until it has one. Raises ValueError for a malformed candidate or an unknown ``pc``.
+        until it has one. Raises SignallingRefused for a malformed candidate or unknown ``pc``.
         """
         if pc not in ("publish", "subscribe"):
-            raise ValueError(f"unknown peer connection {pc!r}")
+            raise SignallingRefused(f"unknown peer connection {pc!r}")
         connection = self._connection(user_id, pc)
         if connection is None or connection.remoteDescription is None:
             pending = self._early_candidates.setdefault((user_id, pc), [])
@@ -484,14 +486,14 @@ class MediaRelay:
     async def _add_candidate(pc: RTCPeerConnection, init: dict[str, Any]) -> None:
         text = init.get("candidate")
         if not isinstance(text, str):
-            raise ValueError("candidate must be a string")
+            raise SignallingRefused("candidate must be a string")
         if not text:
             await pc.addIceCandidate(None)  # end of candidates
             return
         try:
             candidate = candidate_from_sdp(text.removeprefix("candidate:"))
         except (AssertionError, ValueError, IndexError) as exc:
-            raise ValueError(f"malformed candidate: {text!r}") from exc
+            raise SignallingRefused(f"malformed candidate: {text!r}") from exc
         mid, index = init.get("sdpMid"), init.get("sdpMLineIndex")
         candidate.sdpMid = mid if isinstance(mid, str) else None
         candidate.sdpMLineIndex = index if isinstance(index, int) else None

@@ -354,3 +354,34 @@ def test_a_refused_status_change_leaves_the_room_open(room_server: Server, peopl
             assert not [m for m in med.backlog if m["type"] == "error"]
 
     asyncio.run(scenario())
+
+
+def test_signalling_out_of_order_and_deep_nesting_are_refusals_not_faults(
+    room_server: Server, people: Cast
+) -> None:
+    server, cast = room_server, people
+    case_id = server.case(cast)
+    logged = len(server.live.output)
+
+    async def scenario() -> None:
+        async with joined(server, cast.mediator, case_id) as med:
+            # An answer when the server has offered nothing: the relay cannot take it.
+            await med.send("subscribe.answer", sdp="v=0\r\n")
+            error = await med.next("error")
+            assert (error["code"], error["about"]) == ("invalid", "subscribe.answer")
+            assert error["message"] == ("There is no video offer waiting for this answer, or "
+                                        "the answer is not valid.")
+            # Deep enough to make Python's JSON parser recurse out of its stack.
+            for deep in ("[" * 5000, '{"a": ' * 5000, '{"type": "chat", "x": ' + "[" * 9):
+                await med.send_raw(deep)
+                error = await med.next("error")
+                assert error["code"] == "invalid", error
+                assert error["message"] == "The message is nested too deeply."
+            # Brackets inside text are text, however many.
+            await med.send("chat", channel="joint", text="[" * 3000)
+            assert (await med.next("chat"))["text"] == "[" * 3000
+            assert med.ws.state.name == "OPEN"
+
+    asyncio.run(scenario())
+    # Refusals, not faults: the server logged no traceback for them.
+    assert not [line for line in server.live.output[logged:] if "Traceback" in line]
