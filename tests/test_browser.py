@@ -79,7 +79,7 @@ def test_request_take_invite_accept_consent(server: LiveServer, browser: object,
     mpage.click(f"a[href='{case_url.removeprefix(server.url)}']")
     mpage.click("form[action$='/accept'] button")
     expect(mpage.locator(".badge-accepted").first).to_be_visible()
-    mpage.click("details summary >> nth=0")
+    mpage.click("details:has(form[action$='/invitations']) summary")
     mpage.fill("form[action$='/invitations'] #f-email", "hr@bereke.kz")
     mpage.select_option("form[action$='/invitations'] #f-role", "party")
     mpage.select_option("form[action$='/invitations'] #f-side", "b")
