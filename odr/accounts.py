@@ -1,4 +1,4 @@
-"""Accounts: registration, sign-in with attempt limits, server-side sessions, API tokens."""
+"""Accounts: creation, sign-in with attempt limits, server-side sessions, API tokens."""
 
 from __future__ import annotations
 
@@ -33,18 +33,39 @@ async def create_user(
     hashing: PasswordHashing,
     role: AccountRole = AccountRole.party,
 ) -> User:
-    """Create an account; the e-mail must be new."""
-    if await user_by_email(data.email, session=session):
+    """Create an account at once (administrators, ``odr create-user``); the e-mail must be new.
+
+    Self-registration does not come here directly: it confirms the address first
+    (``odr.signup``), so that its answer cannot tell whether an address has an account.
+    """
+    return await add_user(
+        data.email, data.name, await hashing.hash_async(data.password), session=session,
+        role=role, language=data.language, timezone=data.timezone,
+    )
+
+
+async def add_user(
+    email: str,
+    name: str,
+    password_hash: str,
+    *,
+    session: AsyncSession,
+    role: AccountRole = AccountRole.party,
+    language: str | None = None,
+    timezone: str | None = None,
+) -> User:
+    """Store a new account whose password is already hashed; the e-mail must be new."""
+    if await user_by_email(email, session=session):
         raise Conflict(N_("An account with this e-mail already exists."), field="email")
     user = User(
-        email=normalise_email(data.email),
-        name=data.name.strip(),
-        password_hash=await hashing.hash_async(data.password),
+        email=normalise_email(email),
+        name=name.strip(),
+        password_hash=password_hash,
         role=role,
-        language=data.language,
+        language=language,
     )
-    if data.timezone and data.timezone in available_timezones():
-        user.timezone = data.timezone
+    if timezone and timezone in available_timezones():
+        user.timezone = timezone
     session.add(user)
     await session.flush()
     return user
@@ -78,14 +99,19 @@ async def authenticate(
         )
     user = await user_by_email(email, session=session)
     stored = user.password_hash if user and user.active else None
-    if user is None or not await hashing.verify_async(stored, password):
+    # Always one argon2 verification (against the dummy hash when there is no usable account):
+    # an unknown address must take as long to refuse as a wrong password. The lockout above
+    # counts failures by the typed address whether or not it has an account, so a locked
+    # account and a locked unknown address are refused alike too.
+    verified = await hashing.verify_async(stored, password)
+    if user is None or not verified:
         session.add(LoginFailure(email=email, ip=ip))
         await session.commit()
         raise Unauthenticated(N_("Wrong e-mail or password."))
     if stored is not None and hashing.needs_rehash(stored):
         user.password_hash = await hashing.hash_async(password)
         session.add(user)
-    await session.exec(delete(LoginFailure).where(col(LoginFailure.email) == email))
+    await forget_failures(email, session=session)
     return user
 
 
@@ -136,6 +162,17 @@ async def session_user(token: str, *, session: AsyncSession) -> tuple[AuthSessio
 async def end_session(token: str, *, session: AsyncSession) -> None:
     await session.exec(
         delete(AuthSession).where(col(AuthSession.token_hash) == token_hash(token))
+    )
+
+
+async def end_all_sessions(user: User, *, session: AsyncSession) -> None:
+    """Sign the account out everywhere (its API tokens are a separate matter and stay)."""
+    await session.exec(delete(AuthSession).where(col(AuthSession.user_id) == user.id))
+
+
+async def forget_failures(email: str, *, session: AsyncSession) -> None:
+    await session.exec(
+        delete(LoginFailure).where(col(LoginFailure.email) == normalise_email(email))
     )
 
 

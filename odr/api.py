@@ -34,6 +34,7 @@ from odr.deps import (
 from odr.errors import N_, Refused
 from odr.models import Category, Court, MediatorKind, OutboxMail, User
 from odr.openapi import refusals
+from odr.password_reset import RESET_REQUESTED
 from odr.schemas import (
     AuditReport,
     CaseCreate,
@@ -49,17 +50,22 @@ from odr.schemas import (
     Login,
     MediatorProfileIn,
     MediatorPublic,
+    Notice,
     ParticipantRemoval,
+    PasswordResetConfirm,
+    PasswordResetRequest,
     ProfileUpdate,
     Region,
     Registration,
     SessionCreate,
     SessionPublic,
+    SignupConfirm,
     StatusChange,
     TokenCreate,
     TokenCreated,
     UserPublic,
 )
+from odr.signup import SIGNUP_REQUESTED
 
 router = APIRouter(prefix="/api/v1")
 
@@ -70,14 +76,47 @@ def user_public(user: User) -> UserPublic:
 
 # --- accounts -------------------------------------------------------------------------------
 
-@router.post("/auth/register", status_code=status.HTTP_201_CREATED, tags=["accounts"],
-             responses=refusals(409))
+@router.post("/auth/register", status_code=status.HTTP_202_ACCEPTED, tags=["accounts"])
 async def register_account(
-    data: Registration, request: Request, response: Response, svc: ServicesDep,
+    data: Registration, request: Request, svc: ServicesDep, tr: Tr, background: BackgroundTasks,
+) -> Notice:
+    """Ask for an account: the same answer for any address; the link to finish is mailed."""
+    background.add_task(svc.signups.request, data, ip=client_ip(request), language=tr.language)
+    return Notice(detail=tr.gettext(SIGNUP_REQUESTED))
+
+
+@router.post("/auth/register/confirm", status_code=status.HTTP_201_CREATED, tags=["accounts"],
+             responses=refusals(400, 409))
+async def confirm_registration(
+    data: SignupConfirm, request: Request, response: Response, svc: ServicesDep,
     session: SessionDep,
 ) -> UserPublic:
-    """Create a citizen's account and sign in."""
-    user = await accounts.create_user(data, session=session, hashing=svc.hashing)
+    """Create the account with the link from the confirmation mail, and sign in."""
+    user = await svc.signups.complete(data.token, session=session)
+    await sign_in(response, user, request=request, session=session, settings=svc.settings)
+    return user_public(user)
+
+
+@router.post("/auth/password-reset", status_code=status.HTTP_202_ACCEPTED, tags=["accounts"])
+async def request_password_reset(
+    data: PasswordResetRequest, request: Request, svc: ServicesDep, tr: Tr,
+    background: BackgroundTasks,
+) -> Notice:
+    """Ask for a password reset link: the same answer whether or not the address has an account."""
+    background.add_task(svc.password_resets.request, data.email, ip=client_ip(request),
+                        language=tr.language)
+    return Notice(detail=tr.gettext(RESET_REQUESTED,
+                                    minutes=svc.settings.password_reset_minutes))
+
+
+@router.post("/auth/password-reset/confirm", tags=["accounts"], responses=refusals(400))
+async def reset_password(
+    data: PasswordResetConfirm, request: Request, response: Response, svc: ServicesDep,
+    session: SessionDep,
+) -> UserPublic:
+    """Set a new password with the mailed link; ends every session, signs this client in."""
+    user = await svc.password_resets.complete(data.token, data.password, ip=client_ip(request),
+                                              session=session)
     await sign_in(response, user, request=request, session=session, settings=svc.settings)
     return user_public(user)
 

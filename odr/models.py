@@ -111,6 +111,39 @@ class LoginFailure(SQLModel, table=True):
     at: datetime = Field(default_factory=utcnow, index=True)
 
 
+class LinkPurpose(enum.StrEnum):
+    """Why a mail went to an address (``signup_notice`` carries no link)."""
+
+    password_reset = "password_reset"
+    signup = "signup"
+    signup_notice = "signup_notice"
+
+
+class EmailLink(SQLModel, table=True):
+    """A mail the platform sent to an address on an anonymous request, with its one-time link.
+
+    Every request is kept, also those that sent nothing (unknown address, over the limit), so
+    the hourly limits count attempts per address and per client IP alike. A pending sign-up
+    keeps the chosen name and password hash here until its address is confirmed: only then is
+    there a ``User``.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    purpose: LinkPurpose
+    email: str = Field(index=True, max_length=254)
+    ip: str = Field(index=True, max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, index=True)
+    user_id: int | None = Field(default=None, foreign_key="user.id")
+    token_hash: str | None = Field(default=None, index=True, unique=True, max_length=64)
+    expires_at: datetime | None = None
+    used_at: datetime | None = None
+    # A pending sign-up only.
+    name: str = Field(default="", max_length=200)
+    password_hash: str | None = Field(default=None, max_length=300)
+    language: str | None = Field(default=None, max_length=5)
+    timezone: str | None = Field(default=None, max_length=64)
+
+
 class Court(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(max_length=300)

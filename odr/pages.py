@@ -34,6 +34,7 @@ from odr.errors import N_, Refused, Unauthenticated
 from odr.forms import FormInvalid, parse, read_form, refusal_as_form_error
 from odr.i18n import LANGUAGES, Translator
 from odr.models import AccountRole, CaseRole, MediatorKind, MediatorProfile, User
+from odr.password_reset import RESET_REQUESTED
 from odr.schemas import (
     MAX_ID,
     CaseCreate,
@@ -42,7 +43,9 @@ from odr.schemas import (
     InvitationCreate,
     Login,
     MediatorProfileIn,
+    NewPassword,
     ParticipantRemoval,
+    PasswordResetRequest,
     ProfileUpdate,
     Registration,
     SessionCreate,
@@ -50,6 +53,7 @@ from odr.schemas import (
     TokenCreate,
 )
 from odr.services import Services
+from odr.signup import SIGNUP_REQUESTED
 from odr.templating import Pages
 
 router = APIRouter(include_in_schema=False)
@@ -170,16 +174,97 @@ async def signup_page(p: PageDep, next: str = "") -> Response:
 
 
 @router.post("/signup")
-async def signup_submit(p: PageDep) -> Response:
+async def signup_submit(p: PageDep, background: BackgroundTasks) -> Response:
     values = await read_form(p.request)
     values.setdefault("language", p.tr.language)
     next_url = safe_next(values.get("next"))
     try:
         data = parse(Registration, values, p.tr)
-        user = await accounts.create_user(data, session=p.session, hashing=p.svc.hashing)
-    except (FormInvalid, Refused) as exc:
+    except FormInvalid as exc:
         return _account_form_error(p, "signup.html", exc, values, next_url)
+    # The same page for a new address and a known one; the mail does the rest (odr.signup).
+    background.add_task(p.svc.signups.request, data, ip=client_ip(p.request),
+                        language=p.tr.language, next_path=next_url)
+    return _notice(p, N_("Create an account"), message=p.tr.gettext(SIGNUP_REQUESTED))
+
+
+def _notice(p: PageDep, title: str, status_code: int = 200, **context: Any) -> Response:
+    """A page that only says something, with at most one button (``action``)."""
+    return p.render("notice.html", status_code, title=p.tr.gettext(title), **context)
+
+
+def _link_refused(p: PageDep, title: str, exc: Refused) -> Response:
+    return _notice(p, title, exc.status_code,
+                   errors={"__all__": p.tr.gettext(exc.message, **exc.params)})
+
+
+# A mailed link opens a page with a button rather than acting on GET: mail scanners and link
+# previews fetch links, and must not use up the link or create the account.
+@router.get("/signup/{token}")
+async def signup_confirm_page(token: str, p: PageDep, next: str = "") -> Response:
+    title = N_("Confirm your e-mail address")
+    try:
+        await p.svc.signups.check(token, session=p.session)
+    except Refused as exc:
+        return _link_refused(p, title, exc)
+    return _notice(p, title, action=f"/signup/{quote(token)}", next=safe_next(next),
+                   button=p.tr.gettext("Create my account"),
+                   message=p.tr.gettext("Your address is confirmed once you press the button."))
+
+
+@router.post("/signup/{token}")
+async def signup_confirm_submit(token: str, p: PageDep) -> Response:
+    values = await read_form(p.request)
+    next_url = safe_next(values.get("next"))
+    try:
+        user = await p.svc.signups.complete(token, session=p.session)
+    except Refused as exc:
+        return _link_refused(p, N_("Confirm your e-mail address"), exc)
     response = redirect(next_url + ("&" if "?" in next_url else "?") + "done=welcome")
+    await sign_in(response, user, request=p.request, session=p.session, settings=p.svc.settings)
+    return response
+
+
+@router.get("/password-reset")
+async def password_reset_page(p: PageDep) -> Response:
+    return p.render("password_reset.html", token=None, values={}, errors={})
+
+
+@router.post("/password-reset")
+async def password_reset_submit(p: PageDep, background: BackgroundTasks) -> Response:
+    values = await read_form(p.request)
+    try:
+        data = parse(PasswordResetRequest, values, p.tr)
+    except FormInvalid as exc:
+        return p.render("password_reset.html", 422, token=None, values=exc.values,
+                        errors=exc.errors)
+    background.add_task(p.svc.password_resets.request, data.email, ip=client_ip(p.request),
+                        language=p.tr.language)
+    return _notice(p, N_("Choose a new password"), message=p.tr.gettext(
+        RESET_REQUESTED, minutes=p.svc.settings.password_reset_minutes))
+
+
+@router.get("/password-reset/{token}")
+async def password_reset_form(token: str, p: PageDep) -> Response:
+    try:
+        await p.svc.password_resets.check(token, session=p.session)
+    except Refused as exc:
+        return _link_refused(p, N_("Choose a new password"), exc)
+    return p.render("password_reset.html", token=token, values={}, errors={})
+
+
+@router.post("/password-reset/{token}")
+async def password_reset_confirm(token: str, p: PageDep) -> Response:
+    values = await read_form(p.request)
+    try:
+        data = parse(NewPassword, values, p.tr)
+        user = await p.svc.password_resets.complete(token, data.password,
+                                                    ip=client_ip(p.request), session=p.session)
+    except FormInvalid as exc:
+        return p.render("password_reset.html", 422, token=token, values={}, errors=exc.errors)
+    except Refused as exc:
+        return _link_refused(p, N_("Choose a new password"), exc)
+    response = redirect("/dashboard?done=password")
     await sign_in(response, user, request=p.request, session=p.session, settings=p.svc.settings)
     return response
 

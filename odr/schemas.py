@@ -68,6 +68,28 @@ class Registration(Input):
     timezone: Annotated[str, Field(max_length=64)] | None = None
 
 
+class PasswordResetRequest(Input):
+    email: EmailStr
+
+
+class NewPassword(Input):
+    password: Password
+
+
+class PasswordResetConfirm(NewPassword):
+    token: Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class SignupConfirm(Input):
+    token: Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class Notice(BaseModel):
+    """An answer that says only what happens next (e.g. "check your e-mail")."""
+
+    detail: str
+
+
 class Login(Input):
     email: Annotated[str, Field(min_length=3, max_length=254)]
     password: Annotated[str, Field(min_length=1, max_length=200)]

@@ -17,8 +17,10 @@ from odr.i18n import Catalogues
 from odr.invitations import Invitations
 from odr.mail import Mailer
 from odr.models import Case
+from odr.password_reset import PasswordResets
 from odr.security import PasswordHashing
 from odr.settings import Settings
+from odr.signup import Signups
 
 # What another package adds to the case page (e.g. the drafts list): extra template context.
 CasePagePart = Callable[[Case, Subject, AsyncSession], Awaitable[dict[str, Any]]]
@@ -35,6 +37,8 @@ class Services:
     cases: CaseService
     mailer: Mailer
     invitations: Invitations
+    password_resets: PasswordResets
+    signups: Signups
     case_page_parts: list[CasePagePart] = field(default_factory=list)
 
     @classmethod
@@ -45,12 +49,17 @@ class Services:
         audit = AuditLog(settings.effective_secret_key.encode())
         cases = CaseService(audit)
         mailer = Mailer(settings, maker)
+        catalogues = Catalogues(settings.default_language)
         return cls(
             settings=settings, engine=engine, maker=maker,
-            catalogues=Catalogues(settings.default_language), hashing=hashing, audit=audit,
+            catalogues=catalogues, hashing=hashing, audit=audit,
             cases=cases, mailer=mailer,
             invitations=Invitations(cases=cases, mailer=mailer, settings=settings,
                                     hashing=hashing),
+            password_resets=PasswordResets(settings=settings, maker=maker, mailer=mailer,
+                                           hashing=hashing, catalogues=catalogues, audit=audit),
+            signups=Signups(settings=settings, maker=maker, mailer=mailer, hashing=hashing,
+                            catalogues=catalogues),
         )
 
     async def close(self) -> None:

@@ -34,6 +34,14 @@ class Settings(BaseSettings):
     login_window_minutes: int = 15
     login_max_failures_account: int = 5
     login_max_failures_address: int = 20
+    # Mails sent on an anonymous request (password reset, sign-up confirmation or notice):
+    # at most so many per address and per client IP within the window; over it the answer is
+    # the same and nothing is sent.
+    email_link_window_minutes: int = Field(default=60, ge=1)
+    email_link_max_per_address: int = Field(default=3, ge=1)
+    email_link_max_per_ip: int = Field(default=10, ge=1)
+    password_reset_minutes: int = Field(default=30, ge=1)
+    signup_link_hours: int = Field(default=24, ge=1)
     # Live rooms. STUN/TURN servers as JSON, e.g. '[{"urls": "turn:turn.example.kz:3478",
     # "username": "u", "credential": "p"}]'; none means host candidates only (never a public
     # default).

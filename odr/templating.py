@@ -36,6 +36,7 @@ FLASH = {
     "removed": N_("The participant has been removed from the case."),
     "saved": N_("Saved."),
     "welcome": N_("Welcome! Your account has been created."),
+    "password": N_("Your new password is saved. You have been signed out everywhere else."),
     "signed": N_("Your signature has been added to the agreement."),
     "filed": N_("The agreement has been filed with the court. Its filing number is below."),
 }

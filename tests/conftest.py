@@ -9,6 +9,7 @@ import pytest
 
 from odr import migrate
 from tests.harness import Cast, Platform, open_platform, sqlite_url
+from tests.smtp import SmtpServer, smtp_server
 
 
 @pytest.fixture(scope="session")
@@ -28,3 +29,17 @@ def platform(tmp_path: Path, template_db: Path) -> Iterator[Platform]:
 @pytest.fixture
 def cast(platform: Platform) -> Cast:
     return platform.cast()
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpServer]:
+    with smtp_server() as server:
+        yield server
+
+
+@pytest.fixture
+def mailing_platform(tmp_path: Path, template_db: Path, smtp: SmtpServer) -> Iterator[Platform]:
+    """The platform sending its mail over SMTP to ``smtp``."""
+    with open_platform(tmp_path, template_db, smtp_host="127.0.0.1", smtp_port=smtp.port,
+                       smtp_sender="ODR <no-reply@odr.test>") as platform:
+        yield platform

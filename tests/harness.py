@@ -15,14 +15,16 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import httpx2
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlmodel import col, select
 
 from odr import accounts
 from odr.app import create_app
-from odr.models import AccountRole, CaseRole, CaseStatus, Side
+from odr.models import AccountRole, CaseRole, CaseStatus, OutboxMail, Side
 from odr.schemas import Registration
 from odr.services import Services
 from odr.settings import Settings
@@ -53,6 +55,8 @@ def make_settings(data_dir: Path, **overrides: Any) -> Settings:
         "secret_key": "test-secret-key",
         "public_url": "http://testserver",
         "smtp_host": "",
+        # Every test client comes from one address; tests of the mail limits set their own.
+        "email_link_max_per_ip": 100_000,
         **FAST_HASHING,
     }
     values.update(overrides)
@@ -138,7 +142,10 @@ def expect(response: httpx2.Response, status: int) -> Any:
 
 
 def token_of(link: str) -> str:
-    return link.rstrip("/").rsplit("/", 1)[1]
+    return urlsplit(link).path.rstrip("/").rsplit("/", 1)[1]
+
+
+MAIL_LINK = re.compile(r"https?://\S+")
 
 
 class Platform:
@@ -197,17 +204,40 @@ class Platform:
         assert len(rows) == 1, rows
         return rows[0][0]
 
+    # --- mail ----------------------------------------------------------------------------
+
+    def mails_to(self, to: str) -> list[OutboxMail]:
+        """What the platform has sent to an address (kept in the outbox), oldest first."""
+
+        async def read(svc: Services) -> list[OutboxMail]:
+            async with svc.maker() as session:
+                return list((await session.exec(
+                    select(OutboxMail).where(OutboxMail.to == to).order_by(col(OutboxMail.id))
+                )).all())
+
+        return self.run(read)
+
+    def mailed_link(self, to: str, path: str) -> str:
+        """The newest link to ``path`` (e.g. ``/signup/``) mailed to ``to``."""
+        for mail in reversed(self.mails_to(to)):
+            for link in MAIL_LINK.findall(mail.body):
+                if urlsplit(link).path.startswith(path):
+                    return str(link)
+        raise AssertionError(f"no link to {path} in the mail to {to}")
+
     # --- people --------------------------------------------------------------------------
 
     def register(
         self, name: str = "Test Person", *, email: str | None = None, password: str = PASSWORD,
         address: str = "testclient",
     ) -> Person:
-        """A citizen registers through the API and stays signed in on their client."""
+        """A citizen registers through the API, opens the mailed link and stays signed in."""
         client = self.client(address)
         email = email or unique_email(name.split()[0].lower())
-        user = expect(client.post("/api/v1/auth/register",
-                                  json={"email": email, "name": name, "password": password}), 201)
+        expect(client.post("/api/v1/auth/register",
+                           json={"email": email, "name": name, "password": password}), 202)
+        token = token_of(self.mailed_link(email, "/signup/"))
+        user = expect(client.post("/api/v1/auth/register/confirm", json={"token": token}), 201)
         return Person(user["id"], user["email"], user["name"], password, client)
 
     def login(self, email: str, password: str = PASSWORD, *, address: str = "testclient") -> Person:

@@ -5,13 +5,16 @@ from __future__ import annotations
 import os
 import re
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -30,8 +33,28 @@ def free_port() -> int:
 class LiveServer:
     url: str
     process: subprocess.Popen[str]
+    data_dir: Path
     output: list[str] = field(default_factory=list)
     logins: dict[str, tuple[str, str]] = field(default_factory=dict)  # role -> (email, password)
+
+
+def mailed_link(server: LiveServer, to: str, path: str, timeout: float = 10.0) -> str:
+    """The newest link to ``path`` mailed to ``to``, read from the server's outbox.
+
+    The server mails after it has answered, so the link may take a moment to appear.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        with sqlite3.connect(server.data_dir / "odr.sqlite3", timeout=30) as db:
+            bodies = [row[0] for row in db.execute(
+                "SELECT body FROM outboxmail WHERE \"to\" = ? ORDER BY id DESC", (to,))]
+        db.close()
+        for body in bodies:
+            for link in re.findall(r"https?://\S+", body):
+                if urlsplit(link).path.startswith(path):
+                    return str(link)
+        assert time.monotonic() < deadline, f"no link to {path} mailed to {to}"
+        time.sleep(0.05)
 
 
 @contextmanager
@@ -42,12 +65,14 @@ def live_server(data_dir: Path, *, timeout: float = 30.0, **env: str) -> Iterato
     environ = os.environ | {
         "ODR_DATA_DIR": str(data_dir), "PORT": str(port), "ODR_PUBLIC_URL": url,
         "ODR_ARGON2_TIME_COST": "1", "ODR_ARGON2_MEMORY_COST": "1024", "PYTHONUNBUFFERED": "1",
+        # All test clients come from 127.0.0.1.
+        "ODR_EMAIL_LINK_MAX_PER_IP": "100000",
     } | env
     process = subprocess.Popen(
         [str(ODR), "run"], env=environ, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         text=True,
     )
-    server = LiveServer(url, process)
+    server = LiveServer(url, process, data_dir)
 
     listening = threading.Event()  # uvicorn said it is serving, or the output ended
     serving: list[bool] = []

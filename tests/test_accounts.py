@@ -1,15 +1,29 @@
-"""Accounts: registration, sign-in and its limits, sessions and their cookies, API tokens, CSRF."""
+"""Accounts: registration with a confirmed address, sign-in and its limits, sessions and their
+cookies, API tokens, CSRF; none of the answers tells whether an address has an account."""
 
 from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Any
 
 import pytest
 from argon2 import PasswordHasher
+from fastapi.testclient import TestClient
 
+from odr.email_links import LINK_NOT_VALID
 from odr.i18n import load_translations
-from tests.harness import PASSWORD, Platform, expect, form_token, open_platform, unique_email
+from odr.security import PasswordHashing
+from odr.signup import SIGNUP_REQUESTED as SIGNUP_SENT
+from tests.harness import (
+    PASSWORD,
+    Platform,
+    expect,
+    form_token,
+    open_platform,
+    token_of,
+    unique_email,
+)
 
 WRONG = "Wrong e-mail or password."
 TOO_MANY = "Too many failed sign-in attempts. Try again in 15 minutes."
@@ -27,28 +41,89 @@ def set_cookie_header(headers: list[str], name: str) -> str:
     return found[0]
 
 
-def test_register_then_me(platform: Platform) -> None:
+def register(client: TestClient, email: str, **body: str) -> dict[str, Any]:
+    answer: dict[str, Any] = expect(client.post("/api/v1/auth/register", json={
+        "email": email, "name": "Aliya Nurlanova", "password": PASSWORD} | body), 202)
+    return answer
+
+
+def test_register_confirm_then_me(platform: Platform) -> None:
     client = platform.client()
     email = unique_email("aliya")
-    created = expect(client.post("/api/v1/auth/register", json={
-        "email": email.upper(), "name": "  Aliya Nurlanova ", "password": PASSWORD,
-        "language": "kk"}), 201)
-    assert created["email"] == email  # stored in lower case
+    answer = register(client, email.upper(), name="  Aliya Nurlanova ", language="kk")
+    assert answer == {"detail": SIGNUP_SENT}
+    # Nothing exists and nobody is signed in until the mailed link is used.
+    assert platform.scalar("SELECT count(*) FROM user WHERE email = ?", email) == 0
+    assert expect(client.get("/api/v1/me"), 401)
+    [mail] = platform.mails_to(email)  # stored in lower case, mailed in the chosen language
+    assert mail.subject == platform.services.catalogues.get("kk").gettext(
+        "Confirm your e-mail address")
+    token = token_of(platform.mailed_link(email, "/signup/"))
+    assert token not in str(platform.sql("SELECT * FROM emaillink"))  # only its hash is kept
+    created = expect(client.post("/api/v1/auth/register/confirm", json={"token": token}), 201)
+    assert created["email"] == email
     assert created["name"] == "Aliya Nurlanova"
     assert created["role"] == "party"
+    assert created["language"] == "kk"
     assert "password" not in str(created) and "hash" not in str(created)
     me = expect(client.get("/api/v1/me"), 200)
     assert me == created
+    # The link works once.
+    again = platform.client().post("/api/v1/auth/register/confirm", json={"token": token})
+    assert expect(again, 400)["detail"] == LINK_NOT_VALID
 
 
-def test_register_twice_with_one_email_is_refused(platform: Platform) -> None:
+def test_registering_a_known_address_answers_alike_and_mails_its_owner(
+    platform: Platform,
+) -> None:
     person = platform.register("Aliya First")
-    response = platform.client().post("/api/v1/auth/register", json={
+    new_email = unique_email("new")
+    known = platform.client().post("/api/v1/auth/register", json={
         "email": person.email, "name": "Aliya Second", "password": PASSWORD})
-    body = expect(response, 409)
-    assert body["errors"] == [{"field": "email",
-                               "message": "An account with this e-mail already exists."}]
+    new = platform.client().post("/api/v1/auth/register", json={
+        "email": new_email, "name": "Aliya Second", "password": PASSWORD})
+    # Same status, body and cookies: nothing tells the two addresses apart.
+    assert (known.status_code, known.json()) == (new.status_code, new.json()) == (
+        202, {"detail": SIGNUP_SENT})
+    assert sorted(known.cookies.keys()) == sorted(new.cookies.keys())
     assert platform.scalar("SELECT count(*) FROM user WHERE email = ?", person.email) == 1
+    notice = platform.mails_to(person.email)[-1]
+    assert notice.subject == "Someone tried to register with your address"
+    assert "http://testserver/password-reset" in notice.body
+    assert "/signup/" not in notice.body
+    # The account is unchanged: the old password still works, the new one does not.
+    assert login(platform, person.email, PASSWORD) == 200
+    assert platform.scalar("SELECT name FROM user WHERE id = ?", person.id) == "Aliya First"
+
+
+def test_registration_mails_are_limited_per_address(tmp_path: Path, template_db: Path) -> None:
+    with open_platform(tmp_path, template_db, email_link_max_per_address=2) as platform:
+        person = platform.register("Aliya Flooded")
+        answers = {register(platform.client(), person.email)["detail"] for _ in range(4)}
+        assert answers == {SIGNUP_SENT}
+        # The confirmation counted once; one note to the owner, then nothing more.
+        assert len(platform.mails_to(person.email)) == 2
+        # A password reset has its own allowance.
+        expect(platform.client().post("/api/v1/auth/password-reset",
+                                      json={"email": person.email}), 202)
+        assert len(platform.mails_to(person.email)) == 3
+
+
+def test_registration_does_the_same_work_for_a_new_and_a_known_address(
+    platform: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    person = platform.register("Aliya Timed")
+    hashed: list[str] = []
+    real_hash = PasswordHashing.hash
+
+    def hash_(self: PasswordHashing, password: str) -> str:
+        hashed.append(password)
+        return real_hash(self, password)
+
+    monkeypatch.setattr(PasswordHashing, "hash", hash_)
+    register(platform.client(), person.email, password="known address password")
+    register(platform.client(), unique_email(), password="new address password")
+    assert hashed == ["known address password", "new address password"]
 
 
 def test_register_validation(platform: Platform) -> None:
@@ -97,6 +172,40 @@ def test_wrong_password_and_unknown_account_get_the_same_answer(platform: Platfo
     assert expect(wrong, 401) == {"detail": WRONG}
     assert expect(unknown, 401) == {"detail": WRONG}
     assert "odr_session" not in wrong.headers.get("set-cookie", "")
+
+
+def test_an_unknown_address_costs_one_password_check_too(
+    platform: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    person = platform.register("Erlan Timed")
+    checked: list[str | None] = []
+    real_verify = PasswordHashing.verify
+
+    def verify(self: PasswordHashing, stored: str | None, password: str) -> bool:
+        checked.append(stored)
+        return real_verify(self, stored, password)
+
+    monkeypatch.setattr(PasswordHashing, "verify", verify)
+    assert login(platform, "nobody@example.kz", PASSWORD) == 401
+    assert login(platform, person.email, "not the password") == 401
+    # Both refusals ran argon2 once: against the dummy hash, and against the account's.
+    assert len(checked) == 2 and checked[0] is None and checked[1] is not None
+
+
+def test_a_locked_account_and_a_locked_unknown_address_answer_alike(
+    tmp_path: Path, template_db: Path
+) -> None:
+    with open_platform(tmp_path, template_db, login_max_failures_account=2,
+                       login_max_failures_address=100) as platform:
+        person = platform.register("Erlan Locked")
+        answers = []
+        for email in (person.email, "nobody@example.kz"):
+            for _ in range(2):
+                assert login(platform, email, "guess") == 401
+            response = platform.client().post("/api/v1/auth/login",
+                                              json={"email": email, "password": "guess"})
+            answers.append((response.status_code, response.json()))
+        assert answers[0] == answers[1] == (429, {"detail": TOO_MANY})
 
 
 def test_attempts_are_limited_per_account(tmp_path: Path, template_db: Path) -> None:
@@ -169,8 +278,11 @@ def test_session_cookie_flags(
     tmp_path: Path, template_db: Path, public_url: str, secure: bool
 ) -> None:
     with open_platform(tmp_path, template_db, public_url=public_url) as platform:
-        response = platform.client().post("/api/v1/auth/register", json={
-            "email": unique_email(), "name": "Cookie Person", "password": PASSWORD})
+        email = unique_email()
+        client = platform.client()
+        register(client, email)
+        token = token_of(platform.mailed_link(email, "/signup/"))
+        response = client.post("/api/v1/auth/register/confirm", json={"token": token})
         cookie = set_cookie_header(response.headers.get_list("set-cookie"), "odr_session")
         flags = {part.strip().split("=")[0].lower(): part.strip()
                  for part in cookie.split(";")[1:]}

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.browser import ARGS, CHROMIUM, needs_chromium
-from tests.live import LiveServer, live_server
+from tests.live import LiveServer, live_server, mailed_link
 
 pytestmark = needs_chromium
 
@@ -48,6 +48,10 @@ def test_request_take_invite_accept_consent(server: LiveServer, browser: object,
     page.fill("#f-email", "asel@example.kz")
     page.fill("#f-password", "strong-password-1")
     page.click("button[type=submit]")
+    # The account exists once the mailed link is opened and confirmed (odr/signup.py).
+    expect(page.locator("p.notice")).to_be_visible()
+    page.goto(mailed_link(server, "asel@example.kz", "/signup/"))
+    page.click("form[action^='/signup/'] button[type=submit]")
     page.wait_for_url(re.compile(r"/cases/new"))
 
     # An empty form comes back with the errors beside the fields, nothing created.

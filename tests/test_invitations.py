@@ -2,19 +2,8 @@
 
 from __future__ import annotations
 
-import email
-import email.policy
 import re
-import socket
-import threading
-from collections.abc import Iterator
-from dataclasses import dataclass
-from email.message import EmailMessage
-from pathlib import Path
 from typing import Any
-
-import pytest
-from aiosmtpd.controller import Controller
 
 from odr.models import CaseRole, CaseStatus, Side
 from tests.harness import (
@@ -23,72 +12,11 @@ from tests.harness import (
     Person,
     Platform,
     expect,
-    open_platform,
     token_of,
     unique_email,
 )
 from tests.harness import form_token as csrf
-
-MAIL_TIMEOUT = 10.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-class Mailbox:
-    """An aiosmtpd handler that keeps what it receives and lets a test wait for it."""
-
-    def __init__(self) -> None:
-        self.messages: list[EmailMessage] = []
-        self._arrived = threading.Condition()
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        assert isinstance(message, EmailMessage)
-        with self._arrived:
-            self.messages.append(message)
-            self._arrived.notify_all()
-        return "250 Message accepted for delivery"
-
-    def wait_for(self, to: str, timeout: float = MAIL_TIMEOUT) -> EmailMessage:
-        def found() -> EmailMessage | None:
-            return next((m for m in self.messages if m["To"] == to), None)
-
-        with self._arrived:
-            assert self._arrived.wait_for(lambda: found() is not None, timeout), (
-                f"no mail to {to} within {timeout} s; got {[m['To'] for m in self.messages]}")
-            message = found()
-        assert message is not None
-        return message
-
-
-@dataclass
-class SmtpServer:
-    port: int
-    mailbox: Mailbox
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpServer]:
-    mailbox = Mailbox()
-    port = free_port()
-    controller = Controller(mailbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield SmtpServer(port, mailbox)
-    finally:
-        controller.stop()
-
-
-@pytest.fixture
-def mailing_platform(tmp_path: Path, template_db: Path, smtp: SmtpServer) -> Iterator[Platform]:
-    with open_platform(tmp_path, template_db, smtp_host="127.0.0.1", smtp_port=smtp.port,
-                       smtp_sender="ODR <no-reply@odr.test>") as platform:
-        yield platform
+from tests.smtp import SmtpServer
 
 
 def accepted_case(platform: Platform) -> tuple[int, Person, Person]:

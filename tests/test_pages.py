@@ -39,6 +39,37 @@ def test_signup_form_shows_errors_beside_fields_in_russian(platform: Platform) -
     assert count(platform, "user") == users
 
 
+def test_signup_page_answers_alike_and_the_mailed_link_creates_the_account(
+    platform: Platform,
+) -> None:
+    known = platform.register("Aliya Known")
+    browser = platform.client()
+    token = csrf(browser, "/signup?next=/cases/new")
+    form = {"csrf": token, "name": "Aliya New", "password": "long enough password",
+            "next": "/cases/new"}
+    email = "aliya.new@example.kz"
+    new_page = browser.post("/signup", data=form | {"email": email})
+    known_page = browser.post("/signup", data=form | {"email": known.email})
+    assert new_page.status_code == known_page.status_code == 200
+    assert new_page.text == known_page.text and "Check your e-mail" in new_page.text
+    assert "odr_session" not in browser.cookies
+    assert platform.scalar("select count(*) from user where email = ?", email) == 0
+
+    link = platform.mailed_link(email, "/signup/")
+    assert link.endswith("?next=/cases/new")
+    # Opening the link (as a mail scanner would) changes nothing; the button creates it.
+    confirm = browser.get(link)
+    assert confirm.status_code == 200 and count(platform, "user") == 1
+    done = browser.post(link.removeprefix("http://testserver").split("?")[0],
+                        data={"csrf": token, "next": "/cases/new"}, follow_redirects=False)
+    assert done.status_code == 303
+    assert done.headers["location"] == "/cases/new?done=welcome"
+    assert expect(browser.get("/api/v1/me"), 200)["email"] == email
+    again = browser.post(link.removeprefix("http://testserver").split("?")[0],
+                         data={"csrf": token})
+    assert again.status_code == 400 and count(platform, "user") == 2
+
+
 def test_a_form_without_the_csrf_token_is_refused_and_changes_nothing(platform: Platform) -> None:
     browser = platform.client()
     csrf(browser, "/signup")

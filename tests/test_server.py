@@ -25,6 +25,9 @@ DEMO_LINE = re.compile(r"^\s+(?P<label>\S.*?)\s+(?P<email>\S+@demo\.odr)\s+(?P<p
 # DESIGN.md section 8: the accounts and cases API that exists so far, with its methods.
 DOCUMENTED = {
     "/api/v1/auth/register": {"post"},
+    "/api/v1/auth/register/confirm": {"post"},
+    "/api/v1/auth/password-reset": {"post"},
+    "/api/v1/auth/password-reset/confirm": {"post"},
     "/api/v1/auth/login": {"post"},
     "/api/v1/auth/logout": {"post"},
     "/api/v1/me": {"get"},

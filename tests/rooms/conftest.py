@@ -16,7 +16,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
 from tests.harness import PASSWORD, case_request, token_of, unique_email
-from tests.live import LiveServer, live_server
+from tests.live import LiveServer, live_server, mailed_link
 
 TIMEOUT = 10.0
 
@@ -83,6 +83,9 @@ class Server:
         email = unique_email(name.split()[0].lower())
         got = client.post("/api/v1/auth/register",
                           json={"email": email, "name": name, "password": PASSWORD})
+        assert got.status_code == 202, got.text
+        token = token_of(mailed_link(self.live, email, "/signup/"))
+        got = client.post("/api/v1/auth/register/confirm", json={"token": token})
         assert got.status_code == 201, got.text
         return User(got.json()["id"], name, email, client)
 
