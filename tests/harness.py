@@ -236,7 +236,7 @@ class Platform:
         email = email or unique_email(name.split()[0].lower())
         expect(client.post("/api/v1/auth/register",
                            json={"email": email, "name": name, "password": password}), 202)
-        token = token_of(self.mailed_link(email, "/signup/"))
+        token = token_of(self.mailed_link(accounts.normalise_email(email), "/signup/"))
         user = expect(client.post("/api/v1/auth/register/confirm", json={"token": token}), 201)
         return Person(user["id"], user["email"], user["name"], password, client)
 
