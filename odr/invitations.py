@@ -169,12 +169,11 @@ class Invitations:
             session.add(user)
             await session.flush()
             created = True
-        participant = await self.cases.add_participant(
-            case, user, invitation.role, invitation.side, session=session
-        )
-        # Claimed in one conditional UPDATE: of two people using the link at once (on
-        # PostgreSQL, in parallel transactions) the second waits for the first, finds the row
-        # taken and is refused, and its transaction (account, participant) is rolled back.
+        # Claimed in one conditional UPDATE, before the participant is added: of two uses of
+        # the link at once (on PostgreSQL, in parallel transactions) the second waits for the
+        # first on the invitation's row, finds it taken and is refused, and its transaction
+        # is rolled back. Adding the participant first would make the second wait on the
+        # participant's unique key instead and fail there with an integrity error (a 500).
         claimed = await session.exec(
             update(Invitation)
             .where(col(Invitation.id) == invitation.id, col(Invitation.accepted_at).is_(None),
@@ -183,6 +182,9 @@ class Invitations:
         )
         if claimed.rowcount != 1:
             raise Conflict(N_("This invitation has already been used."))
+        participant = await self.cases.add_participant(
+            case, user, invitation.role, invitation.side, session=session
+        )
         return AcceptedInvitation(user, participant, case, created)
 
     async def revoke(
