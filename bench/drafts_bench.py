@@ -169,9 +169,10 @@ class OdrServer(Server):
     """Our app under uvicorn; the data folder is prepared once (migrate, demo) and reused."""
 
     @staticmethod
-    def prepare(data: Path) -> dict[str, tuple[str, str]]:
+    def prepare(data: Path, extra_env: dict[str, str] | None = None
+                ) -> dict[str, tuple[str, str]]:
         """Migrate and create the demo; its logins by label ("mediator", "party B", ...)."""
-        env = {**os.environ, "ODR_DATA_DIR": str(data)}
+        env = {**os.environ, "ODR_DATA_DIR": str(data), **(extra_env or {})}
         odr = [sys.executable, "-m", "odr.cli"]
         subprocess.run([*odr, "migrate"], env=env, check=True, cwd=ROOT, capture_output=True)
         out = subprocess.run([*odr, "demo"], env=env, check=True, cwd=ROOT,
@@ -184,11 +185,12 @@ class OdrServer(Server):
 
     @classmethod
     def start(cls, work: Path, data: Path, logins: dict[str, tuple[str, str]], *,
-              deflate: bool, ws: str, app: str) -> OdrServer:
+              deflate: bool, ws: str, app: str, extra_env: dict[str, str] | None = None
+              ) -> OdrServer:
         port = free_port()
         log = work / f"odr-{port}.log"
         env = {**os.environ, "ODR_DATA_DIR": str(data),
-               "ODR_PUBLIC_URL": f"http://127.0.0.1:{port}"}
+               "ODR_PUBLIC_URL": f"http://127.0.0.1:{port}", **(extra_env or {})}
         proc = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "--factory", app,
              "--host", "127.0.0.1", "--port", str(port), "--ws", ws,

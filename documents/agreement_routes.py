@@ -44,6 +44,7 @@ from odr.deps import (
     SessionDep,
     Tr,
     client_ip,
+    writes_when_read,
 )
 from odr.errors import N_, Conflict, Forbidden, NotFound, Refused
 from odr.forms import FormInvalid, parse, read_form, refusal_as_form_error
@@ -86,6 +87,7 @@ async def _draft_case(draft_id: int, user: User | None, session: AsyncSession,
 # --- signing ------------------------------------------------------------------------------------
 
 @router.get("/api/v1/drafts/{draft_id}/agreement", tags=["agreement"], responses=AGREEMENT)
+@writes_when_read
 async def get_agreement(draft_id: PathId, user: OptionalUser, session: SessionDep,
                         docs: Documents) -> AgreementPublic:
     """The agreement of a frozen draft: its PDF, revision and who has signed."""
@@ -146,6 +148,7 @@ async def send_signing_code(draft_id: PathId, user: OptionalUser, session: Sessi
 
 
 @router.get("/api/v1/agreements/{agreement_id}.pdf", tags=["agreement"], responses=AGREEMENT)
+@writes_when_read
 async def agreement_pdf(agreement_id: PathId, user: OptionalUser, session: SessionDep,
                         docs: Documents) -> Response:
     """The agreement as it is now (all signatures so far, and the seal once complete)."""
@@ -469,6 +472,7 @@ async def set_webhook(court_id: PathId, data: WebhookIn, admin: Administrator,
 # --- pages: signing and the court's inbox --------------------------------------------------------
 
 @router.get("/drafts/{draft_id}/sign", include_in_schema=False)
+@writes_when_read
 async def sign_page(draft_id: PathId, request: Request, user: OptionalUser, tr: Tr,
                     session: SessionDep, docs: Documents) -> Response:
     if user is None:

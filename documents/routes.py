@@ -279,7 +279,7 @@ async def draft_socket(websocket: WebSocket, draft_id: PathId) -> None:
     """y-websocket protocol; authorised before accept, writes checked on every message."""
     svc: Services = websocket.app.state.services
     docs: DocumentsRuntime = websocket.app.state.documents
-    async with svc.maker() as session:
+    async with svc.reader() as session:
         try:
             user = await websocket_user(websocket, session)
             da = await load_draft_access(draft_id, user, DraftAction.view_draft, session)

@@ -58,7 +58,7 @@ async def runtime(services: Services) -> AsyncIterator[DocumentsRuntime]:
         await rooms.close()
 
 
-def documents_runtime(request: Request) -> DocumentsRuntime:
+async def documents_runtime(request: Request) -> DocumentsRuntime:  # async: no worker thread
     rt: DocumentsRuntime = request.app.state.documents
     return rt
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from zoneinfo import available_timezones
 
-from sqlalchemy import delete, func
+from sqlalchemy import delete, func, update
+from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -185,7 +186,13 @@ async def create_api_token(user: User, name: str, *, session: AsyncSession) -> t
     return token, row
 
 
-async def api_token_user(token: str, *, session: AsyncSession) -> User | None:
+# An API token's last use is kept to the minute: recording every use would turn every read
+# made with a token into a write, and reads are meant never to wait for the write lock.
+TOKEN_USE_RESOLUTION = timedelta(minutes=1)
+
+
+async def api_token_user(token: str, *, session: AsyncSession) -> tuple[ApiToken, User] | None:
+    """The token and its account, if the token is one of ours and the account is active."""
     row = (
         await session.exec(
             select(ApiToken, User)
@@ -195,7 +202,17 @@ async def api_token_user(token: str, *, session: AsyncSession) -> User | None:
     ).first()
     if row is None or not row[1].active:
         return None
-    api_token, user = row
-    api_token.last_used_at = utcnow()
-    session.add(api_token)
-    return user
+    return row[0], row[1]
+
+
+async def record_token_use(api_token: ApiToken, maker: async_sessionmaker[AsyncSession]) -> None:
+    """Note the token's use in a transaction of its own (the caller's may be read-only; it must
+    not hold SQLite's write lock, or this would wait for itself)."""
+    now = utcnow()
+    last = api_token.last_used_at
+    if last is not None and now - last < TOKEN_USE_RESOLUTION:
+        return
+    async with maker() as session:
+        await session.exec(update(ApiToken).where(col(ApiToken.id) == api_token.id)
+                           .values(last_used_at=now))
+        await session.commit()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Path, Request, WebSocket
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -30,7 +30,9 @@ SESSION_COOKIE = "odr_session"
 LANG_COOKIE = "odr_lang"
 
 
-def services(request: Request) -> Services:
+# Dependencies are ``async def`` even when they do not await: FastAPI runs a plain ``def``
+# dependency in a worker thread, a thread hop per request each.
+async def services(request: Request) -> Services:
     svc: Services = request.app.state.services
     return svc
 
@@ -38,8 +40,33 @@ def services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(services)]
 
 
-async def db_session(svc: ServicesDep) -> AsyncIterator[AsyncSession]:
-    async with svc.maker() as session:
+# Requests that by HTTP's rules change nothing run in read-only transactions, which never wait
+# for a writer (``db.make_read_engine``); the few reads that record something (an API token's
+# last use) do so in a short transaction of their own.
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+_WRITES = "odr_writes_when_read"
+Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
+
+
+def writes_when_read(endpoint: Endpoint) -> Endpoint:
+    """Mark a GET route that may write (the agreement made on its first view, a seal that failed
+    tried again): its session is a writer's, taking the write lock at BEGIN like a POST's."""
+    setattr(endpoint, _WRITES, True)
+    return endpoint
+
+
+def writes(request: Request) -> bool:
+    if request.method not in READ_METHODS:
+        return True
+    route = request.scope.get("route")  # set by the router before any dependency runs
+    return bool(getattr(getattr(route, "endpoint", None), _WRITES, False))
+
+
+async def db_session(request: Request, svc: ServicesDep) -> AsyncIterator[AsyncSession]:
+    maker = svc.maker if writes(request) else svc.reader
+    async with maker() as session:
         yield session
 
 
@@ -66,11 +93,13 @@ async def auth(request: Request, session: SessionDep) -> Auth:
     result = Auth(None)
     header = request.headers.get("authorization", "")
     if header.lower().startswith("bearer "):
-        user = await accounts.api_token_user(header[7:].strip(), session=session)
-        if user is None:
+        found_token = await accounts.api_token_user(header[7:].strip(), session=session)
+        if found_token is None:
             raise Unauthenticated(N_("The API token is not valid."))
+        # Ends the look-up's transaction first: on a write request it holds the write lock.
         await session.commit()
-        result = Auth(user, by_token=True)
+        await accounts.record_token_use(found_token[0], request.app.state.services.maker)
+        result = Auth(found_token[1], by_token=True)
     elif token := request.cookies.get(SESSION_COOKIE):
         found = await accounts.session_user(token, session=session)
         if found:
@@ -87,12 +116,18 @@ async def auth(request: Request, session: SessionDep) -> Auth:
 async def websocket_user(websocket: WebSocket, session: AsyncSession) -> User | None:
     """The user behind a WebSocket: a bearer token, else the session cookie from our own pages.
 
+    ``session`` is a read-only one (``Services.reader``): the socket's own writes come later.
+
     Browsers send cookies with cross-site WebSocket handshakes too, so a cookie only counts when
     the page that opened the socket is ours (the same rule as for forms, ``forgery``).
     """
     header = websocket.headers.get("authorization", "")
     if header.lower().startswith("bearer "):
-        return await accounts.api_token_user(header[7:].strip(), session=session)
+        found_token = await accounts.api_token_user(header[7:].strip(), session=session)
+        if found_token is None:
+            return None
+        await accounts.record_token_use(found_token[0], websocket.app.state.services.maker)
+        return found_token[1]
     token = websocket.cookies.get(SESSION_COOKIE)
     if not token or not forgery.from_our_pages(websocket.headers, websocket_settings(websocket)):
         return None

@@ -29,6 +29,7 @@ from odr.deps import (
     Tr,
     client_ip,
     load_case_access,
+    writes_when_read,
 )
 from odr.errors import N_, Refused, Unauthenticated
 from odr.forms import FormInvalid, parse, read_form, refusal_as_form_error
@@ -110,6 +111,7 @@ async def landing(p: PageDep) -> Response:
 
 
 @router.get("/lang/{language}")
+@writes_when_read  # a link, so that choosing a language works without a script
 async def choose_language(language: str, p: PageDep, next: str = "/") -> Response:
     response = redirect(safe_next(next) if next != "/" else "/")
     if language in LANGUAGES:

@@ -12,7 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from odr.access import Subject
 from odr.audit import AuditLog
 from odr.cases import CaseService
-from odr.db import make_engine, make_sessionmaker
+from odr.db import make_engine, make_read_engine, make_sessionmaker
 from odr.i18n import Catalogues
 from odr.invitations import Invitations
 from odr.mail import Mailer
@@ -30,7 +30,9 @@ CasePagePart = Callable[[Case, Subject, AsyncSession], Awaitable[dict[str, Any]]
 class Services:
     settings: Settings
     engine: AsyncEngine
-    maker: async_sessionmaker[AsyncSession]
+    read_engine: AsyncEngine  # the same pool as ``engine`` but on SQLite files
+    maker: async_sessionmaker[AsyncSession]  # transactions that may write
+    reader: async_sessionmaker[AsyncSession]  # read-only ones, which never wait for a writer
     catalogues: Catalogues
     hashing: PasswordHashing
     audit: AuditLog
@@ -44,6 +46,7 @@ class Services:
     @classmethod
     def create(cls, settings: Settings) -> Services:
         engine = make_engine(settings.effective_database_url)
+        read_engine = make_read_engine(settings.effective_database_url, engine)
         maker = make_sessionmaker(engine)
         hashing = PasswordHashing(settings)
         audit = AuditLog(settings.effective_secret_key.encode())
@@ -51,7 +54,8 @@ class Services:
         mailer = Mailer(settings, maker)
         catalogues = Catalogues(settings.default_language)
         return cls(
-            settings=settings, engine=engine, maker=maker,
+            settings=settings, engine=engine, read_engine=read_engine, maker=maker,
+            reader=make_sessionmaker(read_engine),
             catalogues=catalogues, hashing=hashing, audit=audit,
             cases=cases, mailer=mailer,
             invitations=Invitations(cases=cases, mailer=mailer, settings=settings,
@@ -63,4 +67,6 @@ class Services:
         )
 
     async def close(self) -> None:
+        if self.read_engine.sync_engine.pool is not self.engine.sync_engine.pool:
+            await self.read_engine.dispose()
         await self.engine.dispose()

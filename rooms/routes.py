@@ -85,7 +85,7 @@ async def room_socket(websocket: WebSocket, case_id: int) -> None:
         await websocket.close(code=CLOSE_POLICY)
         return
     token = websocket.cookies.get(SESSION_COOKIE)
-    async with svc.maker() as session:
+    async with svc.reader() as session:
         found = await accounts.session_user(token, session=session) if token else None
         user = found[1] if found else None
         try:
