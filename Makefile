@@ -20,10 +20,9 @@ VENV_STAMP := $(VENV)/.installed
 NPM ?= npm
 FRONTEND := frontend
 NODE_STAMP := $(FRONTEND)/node_modules/.installed
-ESBUILD := $(FRONTEND)/node_modules/.bin/esbuild
-BUNDLE := $(FRONTEND)/static/app.js
-# One bundle per page feature: frontend/src/X.js -> frontend/static/X.js.
-BUNDLES := $(BUNDLE) $(FRONTEND)/static/editor.js $(FRONTEND)/static/room.js
+# One bundle per page feature: frontend/src/X.js -> frontend/static/X.js, built by
+# frontend/build.mjs (the Dockerfile runs the same script).
+BUNDLES := $(patsubst $(FRONTEND)/src/%.js,$(FRONTEND)/static/%.js,$(wildcard $(FRONTEND)/src/*.js))
 FRONTEND_SRC := $(shell find $(FRONTEND)/src -type f 2>/dev/null)
 
 LINT_PATHS := odr rooms documents tests
@@ -66,10 +65,8 @@ $(NODE_STAMP): $(FRONTEND)/package-lock.json $(FRONTEND)/package.json
 	@cd $(FRONTEND) && $(NPM) ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-$(FRONTEND)/static/%.js: $(FRONTEND)/src/%.js $(FRONTEND_SRC) $(NODE_STAMP)
-	@$(ESBUILD) $< --bundle --minify --format=iife \
-		--log-level=warning --outfile=$@
-	@echo "Built $@"
+$(BUNDLES) &: $(FRONTEND_SRC) $(FRONTEND)/build.mjs $(NODE_STAMP)
+	@cd $(FRONTEND) && node build.mjs
 
 # --- Run --------------------------------------------------------------------------------------
 

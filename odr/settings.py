@@ -46,6 +46,13 @@ class Settings(BaseSettings):
     # "username": "u", "credential": "p"}]'; none means host candidates only (never a public
     # default).
     ice_servers: list[dict[str, str | list[str]]] = []
+    # Our own TURN servers (coturn with ``use-auth-secret``/``static-auth-secret``): their URLs,
+    # e.g. '["turn:turn.example.kz:3478?transport=udp", "turns:turn.example.kz:5349"]', and the
+    # shared secret. Each room page gets credentials valid this long (rooms.turn); a long
+    # session needs them to outlast it, as the TURN server checks them on every refresh.
+    turn_urls: list[str] = []
+    turn_secret: str = ""
+    turn_ttl_seconds: int = Field(default=12 * 3600, ge=60)
     # Local addresses the media relay offers as candidates; aioice leaves out loopback unless
     # it is listed here (tests and a laptop use "127.0.0.1").
     media_addresses: list[str] = []

@@ -25,6 +25,7 @@ from odr.services import Services
 from rooms.live import Seat
 from rooms.manager import RoomManager
 from rooms.media import MediaRelay
+from rooms.turn import ice_servers_for
 
 log = logging.getLogger("odr.rooms")
 router = APIRouter()
@@ -66,7 +67,7 @@ async def room_page(case_id: PathId, p: PageDep) -> Response:
         "socket": f"/ws/rooms/{case_id}",
         "me": {"user_id": ca.user.id, "name": ca.user.name, "role": participant.role.value,
                "side": participant.side.value if participant.side else None},
-        "ice_servers": p.svc.settings.ice_servers,
+        "ice_servers": ice_servers_for(p.svc.settings, participant.user_id),
         "grace_seconds": p.svc.settings.room_grace_seconds,
         "media": p.request.app.state.rooms.relay is not None,
     }
