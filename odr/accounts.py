@@ -191,8 +191,10 @@ async def create_api_token(user: User, name: str, *, session: AsyncSession) -> t
 TOKEN_USE_RESOLUTION = timedelta(minutes=1)
 
 
-async def api_token_user(token: str, *, session: AsyncSession) -> tuple[ApiToken, User] | None:
-    """The token and its account, if the token is one of ours and the account is active."""
+async def api_token_user(token: str, *, session: AsyncSession,
+                         maker: async_sessionmaker[AsyncSession]) -> User | None:
+    """The account behind an API token, if the token is one of ours and the account is active;
+    its use is noted (to the minute) in a transaction of its own, made with ``maker``."""
     row = (
         await session.exec(
             select(ApiToken, User)
@@ -202,17 +204,14 @@ async def api_token_user(token: str, *, session: AsyncSession) -> tuple[ApiToken
     ).first()
     if row is None or not row[1].active:
         return None
-    return row[0], row[1]
-
-
-async def record_token_use(api_token: ApiToken, maker: async_sessionmaker[AsyncSession]) -> None:
-    """Note the token's use in a transaction of its own (the caller's may be read-only; it must
-    not hold SQLite's write lock, or this would wait for itself)."""
+    api_token, user = row
+    # Ends the look-up's transaction first: on a write request it holds SQLite's write lock,
+    # which the note below would otherwise wait for.
+    await session.commit()
     now = utcnow()
-    last = api_token.last_used_at
-    if last is not None and now - last < TOKEN_USE_RESOLUTION:
-        return
-    async with maker() as session:
-        await session.exec(update(ApiToken).where(col(ApiToken.id) == api_token.id)
+    if api_token.last_used_at is None or now - api_token.last_used_at >= TOKEN_USE_RESOLUTION:
+        async with maker() as own:
+            await own.exec(update(ApiToken).where(col(ApiToken.id) == api_token.id)
                            .values(last_used_at=now))
-        await session.commit()
+            await own.commit()
+    return user

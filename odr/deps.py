@@ -93,13 +93,11 @@ async def auth(request: Request, session: SessionDep) -> Auth:
     result = Auth(None)
     header = request.headers.get("authorization", "")
     if header.lower().startswith("bearer "):
-        found_token = await accounts.api_token_user(header[7:].strip(), session=session)
-        if found_token is None:
+        user = await accounts.api_token_user(header[7:].strip(), session=session,
+                                             maker=request.app.state.services.maker)
+        if user is None:
             raise Unauthenticated(N_("The API token is not valid."))
-        # Ends the look-up's transaction first: on a write request it holds the write lock.
-        await session.commit()
-        await accounts.record_token_use(found_token[0], request.app.state.services.maker)
-        result = Auth(found_token[1], by_token=True)
+        result = Auth(user, by_token=True)
     elif token := request.cookies.get(SESSION_COOKIE):
         found = await accounts.session_user(token, session=session)
         if found:
@@ -123,11 +121,8 @@ async def websocket_user(websocket: WebSocket, session: AsyncSession) -> User | 
     """
     header = websocket.headers.get("authorization", "")
     if header.lower().startswith("bearer "):
-        found_token = await accounts.api_token_user(header[7:].strip(), session=session)
-        if found_token is None:
-            return None
-        await accounts.record_token_use(found_token[0], websocket.app.state.services.maker)
-        return found_token[1]
+        return await accounts.api_token_user(header[7:].strip(), session=session,
+                                             maker=websocket.app.state.services.maker)
     token = websocket.cookies.get(SESSION_COOKIE)
     if not token or not forgery.from_our_pages(websocket.headers, websocket_settings(websocket)):
         return None
