@@ -31,6 +31,8 @@ log = logging.getLogger("odr.drafts")
 
 # Stored updates are merged into one when a room loads with more than this many.
 COMPACT_AFTER = 1000
+# Close code of a socket whose draft another process owns now (the editor reconnects).
+MOVED = 1012
 # Forwarded updates are applied to the server's copy in batches of at most this many.
 APPLY_AFTER = 32
 
@@ -320,6 +322,22 @@ class DraftRooms:
                 except Exception:  # already gone
                     log.debug("closing a removed person's draft socket", exc_info=True)
 
+    def connected(self) -> list[int]:
+        """The drafts someone is connected to here (with several processes: the ones held)."""
+        return [draft_id for draft_id, room in self._rooms.items() if room.connections]
+
+    async def moved(self, draft_id: int) -> None:
+        """Another process owns the draft now: its clients here reconnect, and are sent there.
+        The copy here is forgotten, so that a later use loads what the database holds."""
+        room = self._rooms.pop(draft_id, None)
+        if room is None:
+            return
+        for connection in list(room.connections):
+            try:
+                await connection.close(MOVED, "moved")
+            except Exception:  # already gone
+                log.debug("closing a draft socket that moved", exc_info=True)
+
     def _presence(self, room: DraftRoom, connection: Connection, payload: bytes) -> None:
         for client, clock, state in yp.read_awareness(payload):
             known = room.presence.get(client)
@@ -414,7 +432,7 @@ class DraftRooms:
             if not batch:
                 continue
             try:
-                await self._commit(batch)
+                refused = await self._commit(batch)
             except Exception:
                 # Nothing of the batch was stored, so nobody sees it; the writers' clients
                 # still hold their edits and send them again when they reconnect.
@@ -429,6 +447,9 @@ class DraftRooms:
                 continue
             for item in batch:
                 room = item.room
+                if room.draft_id in refused:
+                    await self._refuse_frozen(item)
+                    continue
                 room.unapplied.append(item.update)
                 if len(room.unapplied) >= APPLY_AFTER:
                     room.apply_backlog()
@@ -446,17 +467,42 @@ class DraftRooms:
             room.idle.set()
             self._drop_if_unused(room)
 
-    async def _commit(self, batch: list[_Pending]) -> None:
+    async def _refuse_frozen(self, item: _Pending) -> None:
+        """Another process froze the draft before this update was stored: it is dropped, and
+        its sender reconnects to find the draft frozen (its edit then refused as usual)."""
+        item.room.frozen = True
+        self._settled(item.room)
+        if item.sender is not None:
+            try:
+                await item.sender.close(MOVED, "frozen")
+            except Exception:  # already gone
+                log.debug("closing a writer to a frozen draft", exc_info=True)
+
+    async def _commit(self, batch: list[_Pending]) -> set[int]:
+        """Store a batch; returns the drafts whose updates were refused (frozen meanwhile)."""
         per_draft: dict[int, int] = {}
         for item in batch:
             per_draft[item.room.draft_id] = per_draft.get(item.room.draft_id, 0) + 1
         if self._sqlite is not None:
+            # One process only on SQLite, and it stops writes before it freezes.
             await self._sqlite.write(
                 [(i.room.draft_id, i.update, i.author_id) for i in batch],
                 [(count, draft_id) for draft_id, count in per_draft.items()])
-            return
+            return set()
         now = utcnow()
         async with self.engine.begin() as conn:
+            # The rows' locks order this commit and a freeze by another process (which checks
+            # the version it froze): an update is stored before the freeze or not at all.
+            rows = (await conn.execute(
+                select(Draft.id, Draft.frozen_at)
+                .where(col(Draft.id).in_(list(per_draft))).with_for_update()
+            )).all()
+            refused: set[int] = {draft_id for draft_id, frozen_at in rows if frozen_at is not None}
+            batch = [i for i in batch if i.room.draft_id not in refused]
+            for draft_id in refused:
+                del per_draft[draft_id]
+            if not batch:
+                return refused
             await conn.execute(insert(DraftUpdate), [
                 {"draft_id": i.room.draft_id, "data": i.update, "author_id": i.author_id,
                  "at": now}
@@ -467,6 +513,7 @@ class DraftRooms:
                     update(Draft).where(col(Draft.id) == draft_id)
                     .values(version=col(Draft.version) + count)
                 )
+        return refused
 
     async def settle(self, room: DraftRoom) -> None:
         """Wait until every update of the room that was accepted is stored and applied.

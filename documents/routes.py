@@ -49,6 +49,7 @@ from odr.deps import (
 )
 from odr.errors import Refused
 from odr.forms import FormInvalid, parse, read_form
+from odr.forwarding import CLOSE_TRY_AGAIN, serve_here
 from odr.openapi import refusals, refuses
 from odr.schemas import MAX_ID
 from odr.services import Services
@@ -279,6 +280,8 @@ async def draft_socket(websocket: WebSocket, draft_id: PathId) -> None:
     """y-websocket protocol; authorised before accept, writes checked on every message."""
     svc: Services = websocket.app.state.services
     docs: DocumentsRuntime = websocket.app.state.documents
+    if not await serve_here(websocket, svc.cluster, "draft", draft_id, _unavailable):
+        return  # relayed to the process that owns the draft, or refused for now
     async with svc.reader() as session:
         try:
             user = await websocket_user(websocket, session)
@@ -323,6 +326,12 @@ async def draft_socket(websocket: WebSocket, draft_id: PathId) -> None:
                     await websocket.close()
                 except (RuntimeError, WebSocketDisconnect):
                     pass
+
+
+async def _unavailable(websocket: WebSocket) -> None:
+    """Redis is down or the draft is moving: the editor reconnects by itself (y-websocket)."""
+    await websocket.accept()
+    await websocket.close(code=CLOSE_TRY_AGAIN)
 
 
 async def _audit_refusal(svc: Services, da: DraftAccess, reason: str) -> None:

@@ -18,6 +18,7 @@ from documents.service import DraftService
 from documents.signing import AgreementSigning
 from odr import access
 from odr.access import DraftAction, Subject
+from odr.cluster import Holder
 from odr.models import Case
 from odr.services import Services
 
@@ -45,6 +46,8 @@ async def runtime(services: Services) -> AsyncIterator[DocumentsRuntime]:
             "can_create_draft": access.may_draft(DraftAction.create_draft, subject, case, None),
         }
 
+    if services.cluster is not None:
+        services.cluster.holders["draft"] = Holder(held=rooms.connected, lost=rooms.moved)
     services.case_page_parts.append(case_page_drafts)
     services.cases.disconnectors.append(rooms)
     filings = Filings(services)

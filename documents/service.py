@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pycrdt import Doc
+from sqlalchemy import update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -185,10 +186,20 @@ class DraftService:
                 text = prosemirror.to_text(room.doc)
                 html = prosemirror.to_html(room.doc)
                 digest = hashlib.sha256(text.encode()).hexdigest()
-                draft.frozen_at = utcnow()
-                draft.frozen_version = room.version
-                draft.frozen_text, draft.frozen_html, draft.frozen_sha256 = text, html, digest
-                session.add(draft)
+                # Only the version checked: with several processes the draft's edits are
+                # stored by the process that owns it, so this one's copy may be a moment old.
+                # The owner's writer refuses updates to a frozen draft (``DraftRooms``).
+                frozen = await session.exec(
+                    update(Draft)
+                    .where(col(Draft.id) == draft.id, col(Draft.version) == room.version,
+                           col(Draft.frozen_at).is_(None))
+                    .values(frozen_at=utcnow(), frozen_version=room.version, frozen_text=text,
+                            frozen_html=html, frozen_sha256=digest)
+                )
+                if frozen.rowcount != 1:
+                    raise Conflict(N_("The draft changed while it was being frozen. Every "
+                                      "party must approve the current version."))
+                await session.refresh(draft)
                 await self._snapshot(session, room, "frozen")
                 await self.cases.record(session, da.case, "draft_frozen", actor=da.user,
                                         detail=digest, audit_detail={"draft_id": draft.id,

@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -77,7 +77,14 @@ def create_app(settings: Settings | None = None, *, migrate_on_start: bool = Tru
                 app.state.documents = documents_runtime
                 if serving:
                     freeze_startup_heap()
-                yield
+                cluster = services.cluster
+                if cluster is not None:
+                    await cluster.start()  # once the runtimes have said what they hold
+                try:
+                    yield
+                finally:
+                    if cluster is not None:
+                        await cluster.close()  # leases go first: clients move at once
         finally:
             await services.close()
 
@@ -99,9 +106,14 @@ def create_app(settings: Settings | None = None, *, migrate_on_start: bool = Tru
     app.build_middleware_stack = (  # type: ignore[method-assign]
         lambda: SecurityHeaders(document_routes.DraftSocketShortcut(build_stack(), app), settings))
 
-    @app.get("/healthz", tags=["health"])
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    @app.get("/healthz", tags=["health"], responses={503: {"description": "Redis is down"}})
+    async def healthz() -> JSONResponse:
+        """``ok``; with several processes, 503 while Redis is unreachable (this process then
+        serves the rooms it holds but opens no new ones)."""
+        cluster = app.state.services.cluster
+        if cluster is not None and not cluster.up:
+            return JSONResponse({"status": "degraded", "redis": "unreachable"}, status_code=503)
+        return JSONResponse({"status": "ok"} | ({"redis": "ok"} if cluster else {}))
 
     def translator_for(request: Request) -> Translator:
         tr: Translator | None = getattr(request.state, "translator", None)

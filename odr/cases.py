@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from datetime import UTC, timedelta
 from typing import Any, Protocol
 
@@ -70,6 +71,8 @@ STATUS_ACTIONS = {
 }
 
 
+log = logging.getLogger("odr.cases")
+
 StatusListener = Callable[[int, CaseStatus], Coroutine[Any, Any, None]]
 
 # Close code of a live-room or draft socket whose person was removed from the case; the pages
@@ -84,8 +87,8 @@ ACTIVE = col(Participant.removed_at).is_(None)
 class Disconnector(Protocol):
     """Something holding open connections of people to a case (live rooms, drafts).
 
-    Called in this process once a removal is committed. With several processes, a Redis
-    fan-out would call the same method on each process's runtimes.
+    Called in every process once a removal is committed (through Redis when there are
+    several, ``odr.cluster``): the person's connection may be held by any of them.
     """
 
     async def disconnect_user(self, case_id: int, user_id: int, code: int, reason: str
@@ -103,6 +106,9 @@ class CaseService:
         self.audit = audit
         self.status_listeners: list[StatusListener] = []
         self.disconnectors: list[Disconnector] = []
+        # With several processes, events go through Redis to every process's ``deliver``
+        # (False: not sent, so this process delivers its own); None: one process.
+        self.publish: Callable[[dict[str, Any]], Awaitable[bool]] | None = None
         self._announcing: set[asyncio.Task[None]] = set()
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
@@ -111,13 +117,31 @@ class CaseService:
         task.add_done_callback(self._announcing.discard)
 
     def _announce(self, case_id: int, status: CaseStatus) -> None:
-        for listener in self.status_listeners:
-            self._spawn(listener(case_id, status))
+        self._spawn(self._send({"kind": "case.status", "case_id": case_id,
+                                "status": status.value}))
 
     def _disconnect(self, case_id: int, user_id: int) -> None:
-        for disconnector in self.disconnectors:
-            self._spawn(disconnector.disconnect_user(case_id, user_id, CLOSE_REMOVED,
-                                                     REMOVED_MESSAGE))
+        self._spawn(self._send({"kind": "case.removed", "case_id": case_id,
+                                "user_id": user_id}))
+
+    async def _send(self, event: dict[str, Any]) -> None:
+        if self.publish is None or not await self.publish(event):
+            await self.deliver(event)
+
+    async def deliver(self, event: dict[str, Any]) -> None:
+        """Tell this process's listeners of a committed change (made here or elsewhere)."""
+        case_id = int(event["case_id"])
+        calls: list[Coroutine[Any, Any, None]] = []
+        if event["kind"] == "case.status":
+            status = CaseStatus(event["status"])
+            calls = [listener(case_id, status) for listener in self.status_listeners]
+        elif event["kind"] == "case.removed":
+            calls = [d.disconnect_user(case_id, int(event["user_id"]), CLOSE_REMOVED,
+                                       REMOVED_MESSAGE) for d in self.disconnectors]
+        for outcome in await asyncio.gather(*calls, return_exceptions=True):
+            if isinstance(outcome, Exception):
+                log.error("%s of case %s failed here", event["kind"], case_id,
+                          exc_info=outcome)
 
     async def record(
         self,

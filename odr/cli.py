@@ -105,6 +105,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "run":
         import uvicorn
 
+        if problem := settings.cluster_problem():
+            print(f"odr: {problem}", file=sys.stderr)
+            return 2
+
         from odr.app import create_app
 
         migrate.upgrade(settings.effective_database_url)

@@ -12,6 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from odr.access import Subject
 from odr.audit import AuditLog
 from odr.cases import CaseService
+from odr.cluster import Cluster
 from odr.db import make_engine, make_read_engine, make_sessionmaker
 from odr.i18n import Catalogues
 from odr.invitations import Invitations
@@ -41,10 +42,14 @@ class Services:
     invitations: Invitations
     password_resets: PasswordResets
     signups: Signups
+    # Several processes (ODR_REDIS_URL): who owns which room and draft, events to every process.
+    cluster: Cluster | None = None
     case_page_parts: list[CasePagePart] = field(default_factory=list)
 
     @classmethod
     def create(cls, settings: Settings) -> Services:
+        if problem := settings.cluster_problem():
+            raise ValueError(problem)
         engine = make_engine(settings.effective_database_url)
         read_engine = make_read_engine(settings.effective_database_url, engine)
         maker = make_sessionmaker(engine)
@@ -53,7 +58,12 @@ class Services:
         cases = CaseService(audit)
         mailer = Mailer(settings, maker)
         catalogues = Catalogues(settings.default_language)
+        cluster = Cluster(settings) if settings.redis_url else None
+        if cluster is not None:
+            cluster.listeners.append(cases.deliver)
+            cases.publish = cluster.publish
         return cls(
+            cluster=cluster,
             settings=settings, engine=engine, read_engine=read_engine, maker=maker,
             reader=make_sessionmaker(read_engine),
             catalogues=catalogues, hashing=hashing, audit=audit,

@@ -17,7 +17,16 @@ class Settings(BaseSettings):
     database_url: str = ""
     secret_key: str = ""
     public_url: str = "http://127.0.0.1:8000"
+    # Several processes (odr.cluster): Redis, and the address the other processes reach this
+    # one at (e.g. "http://10.0.0.5:8000", "http://app1:8000"); both or neither, and only on
+    # PostgreSQL (processes on SQLite would each hold their own write lock and draft writer).
     redis_url: str = ""
+    node_url: str = ""
+    redis_prefix: str = "odr"
+    # A live room or draft belongs to one process for this long unless renewed (every third of
+    # it); a killed owner's rooms move to another process at most this long after its death,
+    # sooner when its address refuses connections.
+    owner_lease_seconds: float = Field(default=10, ge=1)
 
     smtp_host: str = ""
     smtp_port: int = 587
@@ -102,6 +111,16 @@ class Settings(BaseSettings):
             path.write_text(secrets.token_urlsafe(48))
             path.chmod(0o600)
         return path.read_text().strip()
+
+    def cluster_problem(self) -> str | None:
+        """Why the several-process settings cannot work together, or None."""
+        if not self.redis_url:
+            return "ODR_NODE_URL is set without ODR_REDIS_URL" if self.node_url else None
+        if not self.node_url:
+            return "ODR_REDIS_URL needs ODR_NODE_URL: the address other processes reach this one at"
+        if not self.effective_database_url.startswith("postgresql"):
+            return "ODR_REDIS_URL (several processes) needs PostgreSQL in ODR_DATABASE_URL"
+        return None
 
     @property
     def secure_cookies(self) -> bool:

@@ -8,6 +8,7 @@ when a socket ends; everything a client may see goes out through its ``Seat.send
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine
@@ -30,6 +31,9 @@ log = logging.getLogger("odr.rooms")
 CLOSE_NORMAL = 1000
 CLOSE_REPLACED = 4000
 CLOSE_CASE_ENDED = 4001  # the browser shows why and does not reconnect
+CLOSE_MOVED = 1012  # another process owns the room now: the browser reconnects
+# How long a room's saved state outlives its last change (a quiet session changes nothing).
+STATE_TTL_SECONDS = 24 * 3600
 
 
 class MediaRelay(Protocol):
@@ -112,10 +116,22 @@ class LiveRoom:
     _refresh: set[int] = field(default_factory=set)
     _timer: asyncio.TimerHandle | None = None
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    # With several processes: the room's state to hand over is written by one task at a time.
+    _state_dirty: bool = False
+    _state_task: asyncio.Task[None] | None = None
+    # Closed here (shut down, or owned by another process now): changes are no longer saved.
+    closed: bool = False
 
     def __post_init__(self) -> None:
         self.room = Room(self.case_id,
                          grace_seconds=self.services.settings.room_grace_seconds)
+
+    def take_over(self, snapshot: dict[str, Any]) -> None:
+        """Start from the state the previous owner saved (everyone holds their place)."""
+        self.room = Room.restore(self.case_id, snapshot,
+                                 grace_seconds=self.services.settings.room_grace_seconds,
+                                 now=self.clock())
+        self._schedule_expiry()
 
     # --- connections ----------------------------------------------------------------------
 
@@ -132,7 +148,7 @@ class LiveRoom:
     async def detach(self, seat: Seat) -> None:
         """The connection ended; a joined member keeps their place for the grace period."""
         seat.closed = True
-        if self.seats.get(seat.user_id) is not seat:
+        if self.closed or self.seats.get(seat.user_id) is not seat:
             return
         del self.seats[seat.user_id]
         await self._forget_media(seat.user_id)
@@ -167,14 +183,18 @@ class LiveRoom:
         await self._apply(self.room.leave(user_id))
         self._discard_if_empty()
 
-    async def close(self) -> None:
-        """Shut down: stop timers and close every connection."""
+    async def close(self, code: int = 1001) -> None:
+        """Shut down (or hand over): stop timers and close every connection. The state saved
+        last stays as it was, so whoever takes the room over seats everyone where they were.
+        Browsers reconnect on both codes (1001 going away, 1012 moved)."""
+        self.closed = True
         self._cancel_timer()
         for seat in list(self.seats.values()):
             seat.closed = True
-            await seat.close(1001)
+            await seat.close(code)
         for task in list(self._tasks):
-            task.cancel()
+            if task is not self._state_task:
+                task.cancel()
 
     # --- messages ---------------------------------------------------------------------------
 
@@ -353,6 +373,7 @@ class LiveRoom:
                     await store.enter_channel(self.case_id, channel, uid, session=session)
                 await session.commit()
         self._broadcast_state()
+        self._save_state()
         for uid in change.knocked:
             member = self.room.members.get(uid)
             if member is None:
@@ -368,6 +389,23 @@ class LiveRoom:
             if seat is not None and now_in is not None:
                 await self._history(seat, now_in)
         await self._update_media()
+
+    def _save_state(self) -> None:
+        """With several processes, each change's state goes to Redis for the process that takes
+        the room over if this one dies (``odr.cluster``); one task writes, the latest wins."""
+        if self.services.cluster is None or self.closed:
+            return
+        self._state_dirty = True
+        if self._state_task is None or self._state_task.done():
+            self._state_task = self._spawn(self._write_state())
+
+    async def _write_state(self) -> None:
+        cluster = self.services.cluster
+        assert cluster is not None
+        while self._state_dirty and not self.closed:
+            self._state_dirty = False
+            await cluster.save_state("room", self.case_id, json.dumps(self.room.snapshot()),
+                                     ttl_seconds=STATE_TTL_SECONDS)
 
     def _broadcast_state(self) -> None:
         for uid in list(self.room.members):

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
 from odr.access import SESSION_STATES
+from odr.cluster import ClusterDown, Holder
 from odr.errors import N_
 from odr.models import CaseStatus
 from odr.services import Services
-from rooms.live import LiveRoom, MediaRelay, Seat
+from rooms.live import CLOSE_MOVED, LiveRoom, MediaRelay, Seat
 
 log = logging.getLogger("odr.rooms")
 
@@ -22,13 +24,29 @@ class RoomManager:
         self.rooms: dict[int, LiveRoom] = {}
         if relay is not None:
             relay.on_publisher_tracks = self._publisher_tracks
+        if services.cluster is not None:
+            services.cluster.holders["room"] = Holder(held=lambda: list(self.rooms),
+                                                      lost=self._moved)
 
-    def room(self, case_id: int) -> LiveRoom:
-        """The case's room, made when the first person connects."""
+    async def room(self, case_id: int) -> LiveRoom:
+        """The case's room, made when the first person connects: with several processes, from
+        the state its previous owner saved, if it had one."""
         live = self.rooms.get(case_id)
-        if live is None:
-            live = LiveRoom(case_id, self.services, relay=self.relay, on_empty=self._discard)
-            self.rooms[case_id] = live
+        if live is not None:
+            return live
+        snapshot = None
+        if (cluster := self.services.cluster) is not None:
+            try:
+                saved = await cluster.load_state("room", case_id)
+            except ClusterDown:
+                saved = None
+            snapshot = json.loads(saved) if saved else None
+            if (live := self.rooms.get(case_id)) is not None:
+                return live  # made by another connection meanwhile
+        live = LiveRoom(case_id, self.services, relay=self.relay, on_empty=self._discard)
+        if snapshot:
+            live.take_over(snapshot)
+        self.rooms[case_id] = live
         return live
 
     async def connect(self, case_id: int, seat: Seat) -> LiveRoom:
@@ -39,7 +57,7 @@ class RoomManager:
                 old.error("replaced", N_("You joined the session from another window."))
                 await other.detach(old)
                 await old.close(4000)
-        live = self.room(case_id)
+        live = await self.room(case_id)
         await live.attach(seat)
         return live
 
@@ -56,6 +74,12 @@ class RoomManager:
         live = self.rooms.get(case_id)
         if live is not None:
             await live.expel(user_id, code, reason)
+
+    async def _moved(self, case_id: int) -> None:
+        """Another process owns the room now: everyone here reconnects, and is sent there."""
+        live = self.rooms.pop(case_id, None)
+        if live is not None:
+            await live.close(CLOSE_MOVED)
 
     def _discard(self, live: LiveRoom) -> None:
         if self.rooms.get(live.case_id) is live:

@@ -17,7 +17,8 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 from odr import accounts, forgery
 from odr.access import Action
 from odr.deps import LANG_COOKIE, SESSION_COOKIE, PathId, load_case_access
-from odr.errors import Refused
+from odr.errors import N_, Refused
+from odr.forwarding import CLOSE_TRY_AGAIN, serve_here
 from odr.i18n import negotiate
 from odr.pages import PageDep, case_access, login_redirect
 from odr.schemas import MAX_ID
@@ -85,6 +86,8 @@ async def room_socket(websocket: WebSocket, case_id: int) -> None:
     if not 1 <= case_id <= MAX_ID or not forgery.from_our_pages(websocket.headers, svc.settings):
         await websocket.close(code=CLOSE_POLICY)
         return
+    if not await serve_here(websocket, svc.cluster, "room", case_id, _unavailable):
+        return  # relayed to the process that owns the room, or refused for now
     token = websocket.cookies.get(SESSION_COOKIE)
     async with svc.reader() as session:
         found = await accounts.session_user(token, session=session) if token else None
@@ -142,6 +145,21 @@ async def room_socket(websocket: WebSocket, case_id: int) -> None:
             await asyncio.wait_for(writer, timeout=5)
         if not writer.done():
             writer.cancel()
+
+
+async def _unavailable(websocket: WebSocket) -> None:
+    """Nobody can tell which process holds the room (Redis is down), or it is moving: the page
+    says so and tries again, rather than a second copy of the room starting here."""
+    svc: Services = websocket.app.state.services
+    tr = svc.catalogues.get(negotiate(websocket.cookies.get(LANG_COOKIE),
+                                      websocket.headers.get("accept-language"),
+                                      svc.settings.default_language))
+    await websocket.accept()
+    await websocket.send_text(json.dumps({
+        "type": "error", "code": "unavailable", "about": None,
+        "message": tr.gettext(N_("The room cannot be reached for a moment; trying again.")),
+    }, ensure_ascii=False))
+    await websocket.close(code=CLOSE_TRY_AGAIN)
 
 
 async def _write(websocket: WebSocket, outbox: asyncio.Queue[dict[str, Any] | int]) -> None:

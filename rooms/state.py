@@ -158,6 +158,33 @@ class Room:
             "people": {str(m.user_id): m.public() for m in people},
         }
 
+    # --- handing the room to another process ----------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """Who is where, for the process that takes the room over (``odr.cluster``)."""
+        return {
+            "caucuses": list(self.caucuses),
+            "members": [{"user_id": m.user_id, "name": m.name, "role": m.role,
+                         "side": m.side, "channel": m.channel}
+                        for m in self.members.values()],
+        }
+
+    @classmethod
+    def restore(cls, case_id: int, data: dict[str, Any], *, grace_seconds: float,
+                now: float) -> Room:
+        """The room as its last owner left it. Everyone's connection went with that owner, so
+        each holds their place (channel, caucus or lobby) for a grace period from ``now``."""
+        room = cls(case_id, grace_seconds=grace_seconds)
+        room.caucuses = dict.fromkeys(data.get("caucuses", []))
+        for m in data.get("members", []):
+            channel = m.get("channel")
+            if channel is not None and channel != JOINT and channel not in room.caucuses:
+                channel = None  # a caucus the snapshot does not know: back to the lobby
+            room.members[int(m["user_id"])] = Member(
+                int(m["user_id"]), str(m["name"]), str(m["role"]), m.get("side"),
+                channel=channel, connected=False, dropped_at=now)
+        return room
+
     # --- joining and leaving ---------------------------------------------------------------
 
     def join(self, user_id: int, *, name: str, role: str, side: str | None) -> Change:

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,16 +58,19 @@ def mailed_link(server: LiveServer, to: str, path: str, timeout: float = 10.0) -
 
 
 @contextmanager
-def live_server(data_dir: Path, *, timeout: float = 30.0, **env: str) -> Iterator[LiveServer]:
-    """Start ``odr run`` with its own data folder; wait until it serves; stop it afterwards."""
-    port = free_port()
+def live_server(data_dir: Path, *, timeout: float = 30.0, port: int | None = None,
+                environment: Mapping[str, str] | None = None, **env: str
+                ) -> Iterator[LiveServer]:
+    """Start ``odr run`` with its own data folder; wait until it serves; stop it afterwards.
+    ``environment`` and ``env`` (ODR_...) are added to this process's environment."""
+    port = port or free_port()
     url = f"http://127.0.0.1:{port}"
     environ = os.environ | {
         "ODR_DATA_DIR": str(data_dir), "PORT": str(port), "ODR_PUBLIC_URL": url,
         "ODR_ARGON2_TIME_COST": "1", "ODR_ARGON2_MEMORY_COST": "1024", "PYTHONUNBUFFERED": "1",
         # All test clients come from 127.0.0.1.
         "ODR_EMAIL_LINK_MAX_PER_IP": "100000",
-    } | env
+    } | dict(environment or {}) | env
     process = subprocess.Popen(
         [str(ODR), "run"], env=environ, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         text=True,

@@ -159,7 +159,10 @@ function connect() {
     if (event.code === 4001) return ended(S.case_ended);
     // 4403: the mediator removed this person from the case; coming back is refused.
     if (event.code === 4403) return ended(S.removed);
-    if (room.retries === 0 && !room.state) return ended(S.refused);
+    // 1012/1013: the room is moving to another server, or cannot be placed for a moment
+    // (the server sent why as an error first); anything else before a first state is a refusal.
+    const comeBack = event.code === 1012 || event.code === 1013;
+    if (room.retries === 0 && !room.state && !comeBack) return ended(S.refused);
     el.conn.textContent = S.disconnected;
     const delay = Math.min(1000 * 2 ** room.retries, 5000);
     room.retries += 1;
