@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -75,6 +76,15 @@ async def _audit_verify(settings: Settings) -> int:
     return 1
 
 
+def _log_to_stderr() -> None:
+    """The service's own messages (``odr.*``) from INFO up, beside uvicorn's."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logger = logging.getLogger("odr")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="odr", description="ODR platform administration")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -108,6 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if problem := settings.cluster_problem():
             print(f"odr: {problem}", file=sys.stderr)
             return 2
+        _log_to_stderr()
 
         from odr.app import create_app
 

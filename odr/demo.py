@@ -20,20 +20,25 @@ from odr.services import Services
 class DemoAccounts:
     created: bool
     logins: list[tuple[str, str, str]] = field(default_factory=list)  # (role, email, password)
+    case_id: int | None = None
 
 
 async def database_is_empty(session: AsyncSession) -> bool:
     return int((await session.exec(select(func.count()).select_from(User))).one()) == 0
 
 
-async def create_demo(svc: Services, *, only_if_empty: bool = True) -> DemoAccounts:
-    """Create the demo people and case; passwords are random and returned to be printed once."""
+async def create_demo(svc: Services, *, only_if_empty: bool = True, tag: str = ""
+                      ) -> DemoAccounts:
+    """Create the demo people and case; passwords are random and returned to be printed once.
+    ``tag`` goes into the e-mail addresses and the court's name, so that several demo sets can
+    live in one database (bench/cluster_bench.py seats one set per room)."""
     async with svc.maker() as session:
         if only_if_empty and not await database_is_empty(session):
             return DemoAccounts(created=False)
         result = DemoAccounts(created=True)
 
         async def person(email: str, name: str, role: AccountRole, label: str) -> User:
+            email = email.replace("@", f"{tag}@")
             password = secrets.token_urlsafe(9)
             user = User(email=email, name=name, role=role,
                         password_hash=await svc.hashing.hash_async(password), language="ru")
@@ -54,7 +59,8 @@ async def create_demo(svc: Services, *, only_if_empty: bool = True) -> DemoAccou
         await register.save_profile(
             mediator.id or 0,
             MediatorProfileIn(
-                kind="professional", certificate="MED-2023-0417", certified_on=date(2023, 4, 17),
+                kind="professional", certificate="MED-2023-0417" + tag.upper(),
+                certified_on=date(2023, 4, 17),
                 languages=["kk", "ru"], regions=["almaty_city", "almaty"],
                 specialisations=["family", "property", "community"],
                 bio="Кәсіби медиатор, 12 жыл тәжірибе. Профессиональный медиатор, 12 лет опыта.",
@@ -62,7 +68,7 @@ async def create_demo(svc: Services, *, only_if_empty: bool = True) -> DemoAccou
             actor=admin, session=session, audit=svc.audit,
         )
         court: Court = await register.save_court(
-            CourtIn(name="Специализированный межрайонный экономический суд г. Алматы",
+            CourtIn(name="Специализированный межрайонный экономический суд г. Алматы" + tag,
                     region="almaty_city", address="Алматы, ул. Толе би, 146"),
             actor=admin, session=session, audit=svc.audit,
         )
@@ -88,4 +94,5 @@ async def create_demo(svc: Services, *, only_if_empty: bool = True) -> DemoAccou
             mediator=mediator, session=session,
         )
         await session.commit()
+        result.case_id = case.id
         return result

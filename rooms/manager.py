@@ -47,6 +47,7 @@ class RoomManager:
         if snapshot:
             live.take_over(snapshot)
         self.rooms[case_id] = live
+        log.info("room %s: held here", case_id)  # bench/cluster_bench.py reads these lines
         return live
 
     async def connect(self, case_id: int, seat: Seat) -> LiveRoom:
@@ -79,11 +80,13 @@ class RoomManager:
         """Another process owns the room now: everyone here reconnects, and is sent there."""
         live = self.rooms.pop(case_id, None)
         if live is not None:
+            log.info("room %s: no longer held here (moved)", case_id)
             await live.close(CLOSE_MOVED)
 
     def _discard(self, live: LiveRoom) -> None:
         if self.rooms.get(live.case_id) is live:
             del self.rooms[live.case_id]
+            log.info("room %s: no longer held here (empty)", live.case_id)
 
     async def _publisher_tracks(self, user_id: int) -> None:
         for live in list(self.rooms.values()):
@@ -92,6 +95,7 @@ class RoomManager:
 
     async def close(self) -> None:
         for live in list(self.rooms.values()):
+            log.info("room %s: no longer held here (shutting down)", live.case_id)
             await live.close()
         self.rooms.clear()
         if self.relay is not None:

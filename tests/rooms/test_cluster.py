@@ -259,6 +259,31 @@ async def media_stays_sealed(med: Peer, a: Peer, b: Peer, people: People) -> Non
             await client.close()
 
 
+def test_a_removal_on_one_process_closes_the_socket_held_by_another(cluster: Cluster) -> None:
+    one, two = cluster.servers[0], cluster.servers[1]
+    people = People(sign_in(one, one, "mediator"), sign_in(two, one, "party A"),
+                    sign_in(one, one, "party B"))
+    case_id = new_case(one, people)
+
+    async def scenario() -> None:
+        # A makes process two the owner; B's socket goes through process one to it.
+        async with joined(two, people.party_a, case_id), \
+                joined(one, people.party_b, case_id) as b:
+            assert owner_of(cluster, "room", case_id) == two.url
+            removed = await asyncio.to_thread(
+                people.mediator.client.post,
+                f"/api/v1/cases/{case_id}/participants/{people.party_b.id}/remove",
+                json={"reason": "Asked to leave the mediation."})
+            assert removed.status_code == 200, removed.text
+            async with asyncio.timeout(10):
+                error = await b.next("error")
+                await b.ws.wait_closed()
+            assert error["code"] == "removed"
+            assert b.ws.close_code == 4403
+
+    asyncio.run(asyncio.wait_for(scenario(), 60))
+
+
 def test_a_draft_edited_through_two_processes_is_one_document(cluster: Cluster) -> None:
     one, two = cluster.servers[0], cluster.servers[1]
     people = People(sign_in(one, one, "mediator"), sign_in(two, one, "party A"),
