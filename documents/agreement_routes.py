@@ -162,7 +162,8 @@ async def agreement_pdf(agreement_id: PathId, user: OptionalUser, session: Sessi
         access.check_agreement(AgreementAction.view_agreement, Subject(user, participant), case)
     if agreement.completed_at is None:  # a seal that failed is tried again when anyone reads
         await docs.signing.seal_if_due(agreement, case, session=session)
-    return Response(docs.signing.read(agreement), media_type="application/pdf", headers={
+    pdf = await docs.signing.read(agreement, session=session)
+    return Response(pdf, media_type="application/pdf", headers={
         "content-disposition": f'inline; filename="agreement-{case.number}.pdf"'})
 
 
@@ -348,8 +349,8 @@ async def _file(case_id: int, court_id: int, user: User | None, session: AsyncSe
     if agreement is None:
         raise Conflict(N_("Only a signed agreement can be filed."))
     assert user is not None
-    report = await asyncio.to_thread(verify_pdf, docs.signing.read(agreement),
-                                     trust_roots(svc, docs), tr)
+    pdf = await docs.signing.read(agreement, session=session)
+    report = await asyncio.to_thread(verify_pdf, pdf, trust_roots(svc, docs), tr)
     filing, created = await docs.filings.file(
         case, agreement, court_id, user=user, session=session,
         verification=report.model_dump_json(include={"valid", "message", "signatures"}))

@@ -82,6 +82,20 @@ class Agreement(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
+class AgreementFile(SQLModel, table=True):
+    """The bytes of each revision of the agreement's PDF. Kept in the database, so every host of
+    the service reads the same file, and a revision is committed with the rows that name it (a
+    crash between writing a file and committing cannot part them). ``Agreement.file`` is empty
+    for these; agreements stored before held a path under the data folder, still read there."""
+
+    __table_args__ = (UniqueConstraint("agreement_id", "revision"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    agreement_id: int = Field(foreign_key="agreement.id", index=True)
+    revision: int
+    data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
 class AgreementRevision(SQLModel, table=True):
     """Every file the agreement has been, so a copy downloaded at any step can be recognised."""
 

@@ -17,13 +17,11 @@ import asyncio
 import hashlib
 import io
 import logging
-import os
 import secrets
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 
 from asn1crypto import x509 as asn1_x509
 from pyhanko.pdf_utils import content, generic, layout
@@ -43,6 +41,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from documents.models import (
     Agreement,
+    AgreementFile,
     AgreementRevision,
     AgreementSignature,
     Draft,
@@ -106,7 +105,6 @@ class Signatory:
 class AgreementSigning:
     def __init__(self, services: Services) -> None:
         self.svc = services
-        self.files = services.settings.data_dir / "files" / "agreements"
         self._authority: LocalAuthority | None = None
         self._configured: signers.Signer | None = None
         self._timestamper: timestamps.TimeStamper | None = None
@@ -191,23 +189,21 @@ class AgreementSigning:
 
     # --- the agreement file ------------------------------------------------------------------
 
-    def path(self, agreement_id: int, revision: int) -> Path:
-        return self.files / str(agreement_id) / f"revision-{revision}.pdf"
+    async def read(self, agreement: Agreement, *, session: AsyncSession) -> bytes:
+        """The current revision's bytes (from the database; an agreement stored before files
+        moved there is read from its path under the data folder)."""
+        if agreement.file:
+            return (self.svc.settings.data_dir / agreement.file).read_bytes()
+        data = (await session.exec(select(AgreementFile.data).where(
+            AgreementFile.agreement_id == agreement.id,
+            AgreementFile.revision == agreement.revision))).one()
+        return bytes(data)
 
-    def read(self, agreement: Agreement) -> bytes:
-        return (self.files.parent.parent / agreement.file).read_bytes()
-
-    def _write(self, agreement_id: int, revision: int, data: bytes) -> str:
-        """Write a revision durably (temporary file, fsync, rename) and return its stored path."""
-        target = self.path(agreement_id, revision)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        temporary = target.with_suffix(".tmp")
-        with temporary.open("wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        temporary.replace(target)
-        return str(target.relative_to(self.files.parent.parent))
+    @staticmethod
+    def _store(session: AsyncSession, agreement: Agreement, revision: int, data: bytes) -> None:
+        """Add a revision's bytes to the transaction that records it (``AgreementFile``)."""
+        session.add(AgreementFile(agreement_id=agreement.id or 0, revision=revision, data=data))
+        agreement.file = ""
 
     async def signatories(self, case: Case, agreement: Agreement | None, *,
                           session: AsyncSession) -> list[Signatory]:
@@ -256,7 +252,7 @@ class AgreementSigning:
             # before either inserts): the other's is committed by now, and it is the one.
             return (await session.exec(select(Agreement).where(
                 Agreement.draft_id == draft.id))).one()
-        agreement.file = self._write(agreement.id or 0, 0, pdf)
+        self._store(session, agreement, 0, pdf)
         session.add(AgreementRevision(agreement_id=agreement.id or 0, revision=0,
                                       file_sha256=agreement.file_sha256, kind="rendered"))
         await session.commit()
@@ -318,7 +314,7 @@ class AgreementSigning:
                 raise Refused(N_("Type your full name exactly as it is in your account: "
                                  "%(name)s."), field="full_name", name=user.name)
             method = await self._confirm(agreement, user, password, code, session=session)
-            before = self.read(agreement)
+            before = await self.read(agreement, session=session)
             order = sum(1 for s in people if s.signature is not None) + 1
             # /Name, /Reason and /ContactInfo say who signed even when every signature is
             # made with the one configured platform certificate (whose name is the platform's).
@@ -338,7 +334,7 @@ class AgreementSigning:
                     "The timestamp server is not answering, so the signature cannot be made "
                     "now. Nothing was signed: please try again in a few minutes.")) from exc
             revision = agreement.revision + 1
-            agreement.file = self._write(agreement.id or 0, revision, after)
+            self._store(session, agreement, revision, after)
             agreement.revision, agreement.file_sha256 = revision, sha256(after)
             signature = AgreementSignature(
                 agreement_id=agreement.id or 0, user_id=user.id or 0, typed_name=typed_name,
@@ -470,7 +466,7 @@ class AgreementSigning:
                 method=sig.method, typed_name=sig.typed_name,
                 sha256_before=sig.sha256_before, sha256_after=sig.sha256_after)
                 for sig, user in rows])
-        before = self.read(agreement)
+        before = await self.read(agreement, session=session)
         try:
             after = await asyncio.to_thread(self._sealed, before, trail, tr)
         except Exception:
@@ -482,7 +478,7 @@ class AgreementSigning:
             return
         self._seal_failed_at.pop(agreement.id or 0, None)
         revision = agreement.revision + 1
-        agreement.file = self._write(agreement.id or 0, revision, after)
+        self._store(session, agreement, revision, after)
         agreement.revision, agreement.file_sha256 = revision, sha256(after)
         agreement.completed_at = utcnow()
         session.add_all([agreement, AgreementRevision(

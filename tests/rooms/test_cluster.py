@@ -354,6 +354,16 @@ def test_a_draft_frozen_through_one_process_takes_no_edit_through_the_other(
 
     asyncio.run(asyncio.wait_for(scenario(), 60))
 
+    # The agreement's PDF, made by process one, is the same file through process two (each
+    # has a data folder of its own: the file is in the database).
+    got = people.mediator.client.get(f"/api/v1/drafts/{draft_id}/agreement")
+    assert got.status_code == 200, got.text
+    agreement_id = got.json()["id"]
+    pdfs = [who.client.get(f"/api/v1/agreements/{agreement_id}.pdf")
+            for who in (people.mediator, sign_in(two, one, "party B"))]
+    assert [p.status_code for p in pdfs] == [200, 200]
+    assert pdfs[0].content == pdfs[1].content and pdfs[0].content.startswith(b"%PDF")
+
 
 def test_killing_the_owner_moves_the_room_and_loses_nothing(cluster: Cluster) -> None:
     one, two = cluster.servers[0], cluster.servers[1]
