@@ -47,10 +47,10 @@ import httpx  # noqa: E402
 from websockets.asyncio.client import ClientConnection, connect  # noqa: E402
 from websockets.exceptions import ConnectionClosed  # noqa: E402
 
+from tests.databases import create_database, drop_database, url_of  # noqa: E402
 from tests.drafts.yclient import YClient  # noqa: E402
 from tests.live import LiveServer, free_port, live_server  # noqa: E402
 from tests.rooms.test_cluster import RedisServer  # noqa: E402
-from tests.test_postgres import admin_command, server_url  # noqa: E402
 
 # The servers' log lines start with the local time (odr.cli), to the millisecond.
 STAMP = r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) .*"
@@ -388,9 +388,8 @@ def churn(bench: Bench, rooms_n: int, kills: int, kill_every: float) -> None:
 
 @contextmanager
 def environment() -> Iterator[Bench]:
-    name = f"odr_bench_{secrets.token_hex(4)}"
-    asyncio.run(admin_command(f'CREATE DATABASE "{name}"'))
-    url = server_url().set(database=name).render_as_string(hide_password=False)
+    name = create_database()
+    url = url_of(name)
     redis = RedisServer()
     redis.start()
     try:
@@ -398,7 +397,7 @@ def environment() -> Iterator[Bench]:
             yield Bench(Path(base), url, redis)
     finally:
         redis.stop()
-        asyncio.run(admin_command(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        drop_database(name)
 
 
 def main() -> None:

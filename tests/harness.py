@@ -7,6 +7,7 @@ The schema is migrated once per test session into a template file that each plat
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import re
 import secrets
@@ -20,14 +21,18 @@ from urllib.parse import urlsplit
 import httpx2
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 
 from odr import accounts
 from odr.app import create_app
+from odr.db import make_engine
 from odr.models import AccountRole, CaseRole, CaseStatus, OutboxMail, Side
 from odr.schemas import Registration
 from odr.services import Services
 from odr.settings import Settings
+from tests.databases import CREATED_DATABASES, create_database, url_of
 
 T = TypeVar("T")
 
@@ -153,7 +158,7 @@ class Platform:
 
     def __init__(self, settings: Settings, *, db_path: Path | None) -> None:
         self.settings = settings
-        self.db_path = db_path
+        self.db_path = db_path  # the SQLite file, None on PostgreSQL
         self.app: FastAPI = create_app(settings, migrate_on_start=False)
         self._main = TestClient(self.app, headers=ENGLISH)
         self._clients: list[TestClient] = []
@@ -193,11 +198,28 @@ class Platform:
     # --- the database, read and changed behind the app's back -------------------------------
 
     def sql(self, query: str, *params: object) -> list[tuple[Any, ...]]:
-        assert self.db_path is not None, "direct SQL is for the SQLite platform"
-        with sqlite3.connect(self.db_path, timeout=30) as db:
-            rows = db.execute(query, params).fetchall()
-        db.close()
-        return rows
+        """Run one statement in a transaction of its own, on either database. Parameters are
+        written ``?`` (turned into named ones: SQLAlchemy's ``text`` is what both accept)."""
+        names = iter(range(len(params)))
+        statement = text(re.sub(r"\?", lambda _: f":p{next(names)}", query))
+        values = {f"p{i}": value for i, value in enumerate(params)}
+
+        async def execute(engine: AsyncEngine) -> list[tuple[Any, ...]]:
+            async with engine.begin() as conn:
+                result = await conn.execute(statement, values)
+                return [tuple(row) for row in result] if result.returns_rows else []
+
+        if self._main.portal is not None:  # running: on the app's loop and engine
+            return self.run(lambda svc: execute(svc.engine))
+
+        async def stopped() -> list[tuple[Any, ...]]:  # after the platform was closed
+            engine = make_engine(self.settings.effective_database_url)
+            try:
+                return await execute(engine)
+            finally:
+                await engine.dispose()
+
+        return asyncio.run(stopped())
 
     def scalar(self, query: str, *params: object) -> Any:
         rows = self.sql(query, *params)
@@ -372,8 +394,19 @@ class Platform:
         assert got["status"] == status.value
 
 
-def open_platform(tmp_path: Path, template_db: Path, **overrides: Any) -> Platform:
-    """A platform on a fresh copy of the migrated database in ``tmp_path`` (not started)."""
+def open_platform(tmp_path: Path, template_db: Path | str, **overrides: Any) -> Platform:
+    """A platform on a fresh copy of the migrated database (not started): a file in
+    ``tmp_path``, or on PostgreSQL a database copied from the one named ``template_db``."""
+    if isinstance(template_db, str):
+        # One database per test folder, as with the SQLite file: a test that opens the
+        # platform again finds what it left (the conftest drops it when the test ends).
+        marker = tmp_path / "postgres-database"
+        if not marker.exists():
+            tmp_path.mkdir(parents=True, exist_ok=True)
+            marker.write_text(create_database(template_db))
+            CREATED_DATABASES[tmp_path] = marker.read_text()
+        settings = make_settings(tmp_path, database_url=url_of(marker.read_text()), **overrides)
+        return Platform(settings, db_path=None)
     settings = make_settings(tmp_path, **overrides)
     db_path = tmp_path / "odr.sqlite3"
     if not db_path.exists():

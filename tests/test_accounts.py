@@ -53,7 +53,7 @@ def test_register_confirm_then_me(platform: Platform) -> None:
     answer = register(client, email.upper(), name="  Aliya Nurlanova ", language="kk")
     assert answer == {"detail": SIGNUP_SENT}
     # Nothing exists and nobody is signed in until the mailed link is used.
-    assert platform.scalar("SELECT count(*) FROM user WHERE email = ?", email) == 0
+    assert platform.scalar("SELECT count(*) FROM \"user\" WHERE email = ?", email) == 0
     assert expect(client.get("/api/v1/me"), 401)
     [mail] = platform.mails_to(email)  # stored in lower case, mailed in the chosen language
     assert mail.subject == platform.services.catalogues.get("kk").gettext(
@@ -86,14 +86,14 @@ def test_registering_a_known_address_answers_alike_and_mails_its_owner(
     assert (known.status_code, known.json()) == (new.status_code, new.json()) == (
         202, {"detail": SIGNUP_SENT})
     assert sorted(known.cookies.keys()) == sorted(new.cookies.keys())
-    assert platform.scalar("SELECT count(*) FROM user WHERE email = ?", person.email) == 1
+    assert platform.scalar("SELECT count(*) FROM \"user\" WHERE email = ?", person.email) == 1
     notice = platform.mails_to(person.email)[-1]
     assert notice.subject == "Someone tried to register with your address"
     assert "http://testserver/password-reset" in notice.body
     assert "/signup/" not in notice.body
     # The account is unchanged: the old password still works, the new one does not.
     assert login(platform, person.email, PASSWORD) == 200
-    assert platform.scalar("SELECT name FROM user WHERE id = ?", person.id) == "Aliya First"
+    assert platform.scalar("SELECT name FROM \"user\" WHERE id = ?", person.id) == "Aliya First"
 
 
 def test_registration_mails_are_limited_per_address(tmp_path: Path, template_db: Path) -> None:
@@ -136,7 +136,7 @@ def test_register_validation(platform: Platform) -> None:
         "password": "Too short: at least 8 characters.",
     }
     assert isinstance(body["detail"], str) and "email" in body["detail"]
-    assert platform.scalar("SELECT count(*) FROM user") == 0
+    assert platform.scalar("SELECT count(*) FROM \"user\"") == 0
 
 
 def test_login_logout(platform: Platform) -> None:
@@ -253,20 +253,20 @@ def test_success_clears_the_accounts_failures(tmp_path: Path, template_db: Path)
 def test_password_is_rehashed_when_parameters_change(tmp_path: Path, template_db: Path) -> None:
     with open_platform(tmp_path, template_db) as platform:
         person = platform.register("Erlan Rehash")
-        old_hash = platform.scalar("SELECT password_hash FROM user WHERE id = ?", person.id)
+        old_hash = platform.scalar("SELECT password_hash FROM \"user\" WHERE id = ?", person.id)
     assert "m=1024,t=1" in old_hash
 
     with open_platform(tmp_path, template_db, argon2_time_cost=2,
                        argon2_memory_cost=2048) as platform:
         assert login(platform, person.email, PASSWORD) == 200
-        new_hash = platform.scalar("SELECT password_hash FROM user WHERE id = ?", person.id)
+        new_hash = platform.scalar("SELECT password_hash FROM \"user\" WHERE id = ?", person.id)
         assert new_hash != old_hash
         assert "m=2048,t=2" in new_hash
         assert PasswordHasher().verify(new_hash, PASSWORD)
         # The new hash keeps working, and is not changed again.
         assert login(platform, person.email, PASSWORD) == 200
         assert platform.scalar(
-            "SELECT password_hash FROM user WHERE id = ?", person.id) == new_hash
+            "SELECT password_hash FROM \"user\" WHERE id = ?", person.id) == new_hash
         assert login(platform, person.email, "not the password") == 401
 
 

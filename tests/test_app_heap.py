@@ -9,7 +9,10 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 from odr.app import create_app
+from tests.databases import sqlite_only
 from tests.harness import copy_database, make_settings
+
+pytestmark = sqlite_only
 
 
 def test_serving_app_collects_only_what_came_after_start_up(

@@ -6,8 +6,11 @@ import re
 import sqlite3
 from pathlib import Path
 
+from tests.databases import sqlite_only
 from tests.harness import PASSWORD, expect, open_platform
 from tests.test_audit import odr_command
+
+pytestmark = sqlite_only
 
 LOGIN_LINE = re.compile(r"^\s+(\S.*?)\s+(\S+@demo\.odr)\s+(\S+)$", re.MULTILINE)
 
@@ -21,7 +24,7 @@ def test_migrate_builds_an_empty_database(tmp_path: Path) -> None:
     with sqlite3.connect(tmp_path / "odr.sqlite3") as db:
         tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master")}
         assert {"user", "case", "auditentry", "audithead", "agreement"} <= tables
-        assert db.execute("SELECT count(*) FROM user").fetchone() == (0,)
+        assert db.execute("SELECT count(*) FROM \"user\"").fetchone() == (0,)
 
 
 def test_demo_prints_passwords_that_sign_in_once(tmp_path: Path, template_db: Path) -> None:

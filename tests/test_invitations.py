@@ -40,7 +40,7 @@ def invite(inviter: Person, case_id: int, **body: Any) -> dict[str, Any]:
 def state(platform: Platform, case_id: int) -> dict[str, Any]:
     """Everything accepting an invitation could change."""
     return {
-        "users": platform.sql("SELECT id, email FROM user ORDER BY id"),
+        "users": platform.sql("SELECT id, email FROM \"user\" ORDER BY id"),
         "participants": platform.sql(
             "SELECT user_id, role, side FROM participant WHERE case_id = ? ORDER BY id", case_id),
         "invitations": platform.sql(

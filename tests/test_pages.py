@@ -18,7 +18,7 @@ def field_errors(html: str) -> dict[str, str]:
 
 
 def count(platform: Platform, table: str) -> int:
-    return int(platform.scalar(f"select count(*) from {table}"))
+    return int(platform.scalar(f"select count(*) from \"{table}\""))
 
 
 def test_signup_form_shows_errors_beside_fields_in_russian(platform: Platform) -> None:
@@ -53,7 +53,7 @@ def test_signup_page_answers_alike_and_the_mailed_link_creates_the_account(
     assert new_page.status_code == known_page.status_code == 200
     assert new_page.text == known_page.text and "Check your e-mail" in new_page.text
     assert "odr_session" not in browser.cookies
-    assert platform.scalar("select count(*) from user where email = ?", email) == 0
+    assert platform.scalar("select count(*) from \"user\" where email = ?", email) == 0
 
     link = platform.mailed_link(email, "/signup/")
     assert link.endswith("?next=/cases/new")

@@ -7,16 +7,13 @@ dropped afterwards; skipped when that server cannot be reached.
 from __future__ import annotations
 
 import asyncio
-import os
 import secrets
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import asyncpg  # type: ignore[import-untyped]
 import pytest
 from sqlalchemy import text
-from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError
 
 from odr import migrate
@@ -25,42 +22,16 @@ from odr.errors import Refused
 from odr.models import CaseRole, Side, User
 from odr.schemas import InvitationAccept
 from odr.services import Services
+from tests.databases import database
 from tests.harness import PASSWORD, Platform, case_request, expect, make_settings, token_of
-
-DEFAULT_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
-CONNECT_TIMEOUT = 5.0
-
-
-def server_url() -> URL:
-    return make_url(os.environ.get("ODR_TEST_POSTGRES_URL", DEFAULT_URL))
-
-
-def dsn(url: URL) -> str:
-    return url.set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-async def admin_command(sql: str) -> None:
-    connection = await asyncio.wait_for(asyncpg.connect(dsn(server_url())), CONNECT_TIMEOUT)
-    try:
-        await connection.execute(sql)
-    finally:
-        await connection.close()
 
 
 @pytest.fixture(scope="module")
 def database_url() -> Iterator[str]:
     """A fresh, migrated database on the test server, dropped when the module is done."""
-    name = f"odr_test_{secrets.token_hex(6)}"
-    try:
-        asyncio.run(admin_command(f'CREATE DATABASE "{name}"'))
-    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
-        pytest.skip(f"PostgreSQL is not reachable at {server_url()!r}: {exc}")
-    url = server_url().set(database=name).render_as_string(hide_password=False)
-    try:
+    with database() as url:
         migrate.upgrade(url)
         yield url
-    finally:
-        asyncio.run(admin_command(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture

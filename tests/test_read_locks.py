@@ -15,7 +15,10 @@ from contextlib import contextmanager
 
 import pytest
 
+from tests.databases import sqlite_only
 from tests.harness import Platform, expect
+
+pytestmark = sqlite_only
 
 ANSWER_WITHIN = 2.0  # seconds; a read waiting for the lock would wait the busy timeout (30 s)
 

@@ -17,7 +17,7 @@ def test_only_a_citizen_or_a_clerk_can_be_made_a_court_clerk(platform: Platform)
         assert refused["detail"] == "This account cannot be a court clerk."
     # Nothing changed: the administrator still administers, the mediator is still registered.
     expect(admin.client.get("/api/v1/admin/outbox"), 200)
-    assert platform.scalar("SELECT role FROM user WHERE id = ?", mediator.id) == "mediator"
+    assert platform.scalar("SELECT role FROM \"user\" WHERE id = ?", mediator.id) == "mediator"
     citizen = platform.register("Dana Clerk")
     made = expect(admin.client.post(f"{clerks}/{citizen.id}", json={}), 200)
     assert (made["role"], made["court_id"]) == (AccountRole.court_clerk, court["id"])

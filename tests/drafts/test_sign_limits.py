@@ -39,7 +39,7 @@ def test_a_signatory_without_a_password_asks_for_a_code_and_signs_on_the_page(
     platform: Platform, cast: Cast
 ) -> None:
     _case, draft_id = frozen_case(platform, cast)
-    platform.sql("update user set password_hash = null where id = ?", cast.party_b.id)
+    platform.sql("update \"user\" set password_hash = null where id = ?", cast.party_b.id)
     page = f"/drafts/{draft_id}/sign"
     html = cast.party_b.client.get(page).text
     assert f'action="/drafts/{draft_id}/sign/code"' in html and "Send me a code" in html
@@ -84,7 +84,7 @@ def test_five_wrong_passwords_lock_signing_for_a_while(platform: Platform, cast:
 def test_five_wrong_codes_spend_the_code_and_lock_signing(platform: Platform,
                                                           cast: Cast) -> None:
     _case, draft_id = frozen_case(platform, cast)
-    platform.sql("update user set password_hash = null where id = ?", cast.party_b.id)
+    platform.sql("update \"user\" set password_hash = null where id = ?", cast.party_b.id)
     expect(cast.party_b.client.post(f"/api/v1/drafts/{draft_id}/sign/code", json={}), 204)
     code = last_code(platform, cast.party_b)
     for _ in range(attempts.MAX_FAILURES):
@@ -104,7 +104,7 @@ def test_five_wrong_codes_spend_the_code_and_lock_signing(platform: Platform,
 
 def test_only_a_few_codes_are_open_at_once(platform: Platform, cast: Cast) -> None:
     _case, draft_id = frozen_case(platform, cast)
-    platform.sql("update user set password_hash = null where id = ?", cast.party_b.id)
+    platform.sql("update \"user\" set password_hash = null where id = ?", cast.party_b.id)
     for _ in range(attempts.MAX_OPEN_CODES):
         expect(cast.party_b.client.post(f"/api/v1/drafts/{draft_id}/sign/code", json={}), 204)
     more = cast.party_b.client.post(f"/api/v1/drafts/{draft_id}/sign/code", json={})

@@ -297,7 +297,7 @@ def test_a_signatory_without_a_password_confirms_with_a_code_by_email(
     platform: Platform, cast: Cast
 ) -> None:
     _case, draft_id = frozen_case(platform, cast)
-    platform.sql("update user set password_hash = null where id = ?", cast.party_b.id)
+    platform.sql("update \"user\" set password_hash = null where id = ?", cast.party_b.id)
     no_code = cast.party_b.client.post(f"/api/v1/drafts/{draft_id}/sign",
                                        json={"full_name": cast.party_b.name})
     assert no_code.status_code == 400

@@ -9,7 +9,10 @@ import sqlite3
 from pathlib import Path
 
 from documents.draft_room import SqliteWriter
+from tests.databases import sqlite_only
 from tests.harness import copy_database
+
+pytestmark = sqlite_only
 
 ROUNDS = 3 * SqliteWriter.CHECKPOINT_EVERY
 

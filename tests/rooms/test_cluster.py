@@ -23,13 +23,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import asyncpg  # type: ignore[import-untyped]
 import httpx
 import pytest
 import redis
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
+from tests.databases import create_database, drop_database, url_of
 from tests.drafts.yclient import YClient
 from tests.harness import case_request
 from tests.live import free_port, live_server
@@ -37,7 +37,6 @@ from tests.rooms.conftest import Peer, Server, User, joined
 from tests.rooms.media_client import MediaClient, eventually
 from tests.rooms.test_live_media import latest_state, pump, window
 from tests.rooms.test_socket import admit_all
-from tests.test_postgres import admin_command, server_url
 
 LEASE = "3"  # seconds: a killed owner's rooms move within this (sooner when it refuses)
 
@@ -111,12 +110,8 @@ class Cluster:
 def cluster_of(base: Path) -> Iterator[Cluster]:
     if shutil.which("redis-server") is None:
         pytest.skip("redis-server is not installed")
-    name = f"odr_cluster_{secrets.token_hex(6)}"
-    try:
-        asyncio.run(admin_command(f'CREATE DATABASE "{name}"'))
-    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
-        pytest.skip(f"PostgreSQL is not reachable at {server_url()!r}: {exc}")
-    url = server_url().set(database=name).render_as_string(hide_password=False)
+    name = create_database()
+    url = url_of(name)
     store = RedisServer()
     store.start()
     try:
@@ -128,7 +123,7 @@ def cluster_of(base: Path) -> Iterator[Cluster]:
                     user.client.close()
     finally:
         store.stop()
-        asyncio.run(admin_command(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        drop_database(name)
 
 
 @dataclass
