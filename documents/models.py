@@ -96,6 +96,15 @@ class AgreementFile(SQLModel, table=True):
     data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
 
 
+class AuthorityFile(SQLModel, table=True):
+    """A file of the local signing authority's folder (``<data dir>/pki``: the key, encrypted
+    with the secret key, its certificate, retired ones), shared through the database when
+    several processes run, so that every host signs under, and trusts, the same authority."""
+
+    name: str = Field(primary_key=True, max_length=200)  # the path inside the folder
+    data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
 class AgreementRevision(SQLModel, table=True):
     """Every file the agreement has been, so a copy downloaded at any step can be recognised."""
 

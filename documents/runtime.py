@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from documents import service
+from documents import authority_store, service
 from documents.draft_room import DraftRooms
 from documents.filings import Filings
 from documents.service import DraftService
@@ -51,9 +51,14 @@ async def runtime(services: Services) -> AsyncIterator[DocumentsRuntime]:
     services.case_page_parts.append(case_page_drafts)
     services.cases.disconnectors.append(rooms)
     filings = Filings(services)
+    signing = AgreementSigning(services)
+    if services.cluster is not None:  # every host signs under, and trusts, one authority
+        await authority_store.share(
+            services.settings.data_dir / "pki", services.settings.effective_secret_key.encode(),
+            services.maker, make=not signing.uses_configured_certificate)
     try:
         yield DocumentsRuntime(rooms, DraftService(rooms, services.cases, services.catalogues),
-                               AgreementSigning(services), filings)
+                               signing, filings)
     finally:
         services.cases.disconnectors.remove(rooms)
         services.case_page_parts.remove(case_page_drafts)

@@ -359,6 +359,20 @@ def test_a_draft_frozen_through_one_process_takes_no_edit_through_the_other(
     assert [p.status_code for p in pdfs] == [200, 200]
     assert pdfs[0].content == pdfs[1].content and pdfs[0].content.startswith(b"%PDF")
 
+    # Signed through process one, verified through process two: one signing authority.
+    for label, who in (("party A", people.party_a), ("party B", people.party_b),
+                       ("mediator", people.mediator)):
+        name = who.client.get("/api/v1/me").json()["name"]
+        got = who.client.post(f"/api/v1/drafts/{draft_id}/sign", json={
+            "full_name": name, "password": one.live.logins[label][1]})
+        assert got.status_code == 200, got.text
+    assert got.json()["complete"] is True
+    pdf = people.mediator.client.get(f"/api/v1/agreements/{agreement_id}.pdf").content
+    report = httpx.post(f"{two.url}/api/v1/verify", files={"file": ("a.pdf", pdf)},
+                        timeout=30).json()
+    assert report["valid"] is True, report
+    assert report["match"]["complete"] is True
+
 
 def test_killing_the_owner_moves_the_room_and_loses_nothing(cluster: Cluster) -> None:
     one, two = cluster.servers[0], cluster.servers[1]

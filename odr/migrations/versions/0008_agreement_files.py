@@ -1,4 +1,5 @@
-"""the agreement's PDF revisions kept in the database (every host reads the same file)
+"""the agreement's PDF revisions and the local signing authority kept in the database (every
+host reads the same files)
 
 Revision ID: 0008_agreement_files
 Revises: 0007_password_resets
@@ -8,6 +9,7 @@ Create Date: 2026-12-07 05:40:00
 from collections.abc import Sequence
 
 import sqlalchemy as sa
+import sqlmodel.sql.sqltypes
 from alembic import op
 
 revision: str = '0008_agreement_files'
@@ -31,9 +33,16 @@ def upgrade() -> None:
     with op.batch_alter_table('agreementfile', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_agreementfile_agreement_id'), ['agreement_id'],
                               unique=False)
+    op.create_table(
+        'authorityfile',
+        sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+        sa.Column('data', sa.LargeBinary(), nullable=False),
+        sa.PrimaryKeyConstraint('name'),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table('authorityfile')
     with op.batch_alter_table('agreementfile', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_agreementfile_agreement_id'))
     op.drop_table('agreementfile')
