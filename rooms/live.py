@@ -44,7 +44,7 @@ class MediaRelay(Protocol):
     async def publish(self, user_id: int, offer_sdp: str) -> str: ...
 
     async def set_sources(
-        self, user_id: int, sources: set[int]
+        self, user_id: int, sources: set[int], *, video: bool = True
     ) -> tuple[str, dict[str, int]] | None: ...
 
     async def subscribe_answer(self, user_id: int, sdp: str) -> None: ...
@@ -111,6 +111,8 @@ class LiveRoom:
     seats: dict[int, Seat] = field(default_factory=dict)
     # The set of publishers last given to the relay for each member.
     sources: dict[int, set[int]] = field(default_factory=dict)
+    # Members who asked for sound only (``media.receive``), for as long as they are connected.
+    sound_only: set[int] = field(default_factory=set)
     _media_dirty: bool = False
     _media_task: asyncio.Task[None] | None = None
     _refresh: set[int] = field(default_factory=set)
@@ -253,6 +255,10 @@ class LiveRoom:
                 await self._send_notes(seat)
             case m.CallMediator():
                 self._call_mediator(seat)
+            case m.MediaReceive(video=video):
+                (self.sound_only.discard if video else self.sound_only.add)(uid)
+                self._refresh.add(uid)
+                await self._update_media()
             case m.PublishOffer(sdp=sdp):
                 relay = self._relay_for(seat, publishing=True)
                 answer = await relay.publish(uid, sdp)
@@ -470,7 +476,8 @@ class LiveRoom:
     async def _offer(self, seat: Seat, wanted: set[int]) -> None:
         assert self.relay is not None
         try:
-            offer = await self.relay.set_sources(seat.user_id, set(wanted))
+            offer = await self.relay.set_sources(seat.user_id, set(wanted),
+                                                 video=seat.user_id not in self.sound_only)
         except Exception:
             log.exception("relay: set_sources failed for user %s", seat.user_id)
             return
@@ -480,6 +487,7 @@ class LiveRoom:
 
     async def _forget_media(self, user_id: int) -> None:
         self.sources.pop(user_id, None)
+        self.sound_only.discard(user_id)
         if self.relay is not None:
             try:
                 await self.relay.remove(user_id)

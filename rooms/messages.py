@@ -102,6 +102,14 @@ class CallMediator(ClientMessage):
     type: Literal["call_mediator"]
 
 
+class MediaReceive(ClientMessage):
+    """What the participant's own connection should carry to them: ``video: false`` on a weak
+    link (sound only), ``true`` to see the others again. Their own camera is another matter."""
+
+    type: Literal["media.receive"]
+    video: bool
+
+
 class PublishOffer(ClientMessage):
     type: Literal["publish.offer"]
     sdp: Sdp
@@ -121,7 +129,7 @@ class Ice(ClientMessage):
 
 Message = Annotated[
     Join | Leave | Admit | Chat | CaucusOpen | CaucusMove | CaucusClose | Recall | Note | Notes
-    | History | CallMediator | PublishOffer | SubscribeAnswer | Ice,
+    | History | CallMediator | MediaReceive | PublishOffer | SubscribeAnswer | Ice,
     Field(discriminator="type"),
 ]
 MESSAGE = TypeAdapter[Message](Message)

@@ -13,6 +13,7 @@ const el = {
   audioOnly: $("room-audio-only"), mediaError: $("room-media-error"), join: $("room-join"),
   lobby: $("room-lobby"), main: $("room-main"), tiles: $("room-tiles"),
   mute: $("room-mute"), cameraToggle: $("room-camera-toggle"), call: $("room-call"),
+  soundOnly: $("room-sound-only"),
   leave: $("room-leave"), mediator: $("room-mediator"), lobbyList: $("room-lobby-list"),
   channelList: $("room-channel-list"), caucusForm: $("room-caucus-form"),
   caucusPeople: $("room-caucus-people"), recall: $("room-recall"),
@@ -23,7 +24,9 @@ const el = {
 
 const room = {
   ws: null, state: null, joined: false, leaving: false, retries: 0,
-  local: null, audioOnly: false, muted: false, cameraOff: false,
+  // audioOnly: chosen before joining (no camera, nothing seen); soundOnly: the others are heard
+  // and not seen, switched during the session too (the server stops sending their video).
+  local: null, audioOnly: false, soundOnly: false, muted: false, cameraOff: false,
   pub: null, sub: null, tracks: {}, streams: new Map(), mediaUnavailable: !config.media,
   queue: Promise.resolve(),
 };
@@ -145,6 +148,7 @@ function connect() {
     room.retries = 0;
     el.conn.textContent = S.connected;
     send({ type: "join" });
+    if (room.soundOnly) send({ type: "media.receive", video: false });
   };
   ws.onmessage = (event) => {
     const message = JSON.parse(event.data);
@@ -282,8 +286,8 @@ async function onSubscribeOffer(message) {
   }
   room.tracks = message.tracks || {};
   await room.sub.setRemoteDescription({ type: "offer", sdp: message.sdp });
-  if (room.audioOnly) {
-    // A weak connection: decline the video the server offers.
+  if (room.soundOnly) {
+    // A weak connection: decline any video the server still offers.
     for (const t of room.sub.getTransceivers()) {
       if (t.receiver.track.kind === "video") t.direction = "inactive";
     }
@@ -348,7 +352,7 @@ function renderTiles() {
     video.muted = mine;
     if (video.srcObject !== (stream || null)) video.srcObject = stream || null;
     const hasVideo = !!stream && stream.getVideoTracks().some((t) => t.enabled && t.readyState === "live")
-      && !(mine && room.cameraOff) && !(room.audioOnly && !mine);
+      && !(mine && room.cameraOff) && !(room.soundOnly && !mine);
     tile.classList.toggle("no-video", !hasVideo);
     tile.classList.toggle("offline", !person.online);
     tile.dataset.hasStream = stream ? "1" : "0";
@@ -490,11 +494,24 @@ el.audioOnly.onchange = () => { if (!room.joined) startPreview(); };
 
 el.join.onclick = () => {
   room.joined = true;
+  room.soundOnly = room.audioOnly;
+  applySoundOnly();
   el.setup.hidden = true;
   el.preview.srcObject = null;
   connect();
 };
 
+function applySoundOnly() {
+  el.soundOnly.textContent = room.soundOnly ? S.show_video_btn : S.sound_only_btn;
+  el.soundOnly.setAttribute("aria-pressed", String(room.soundOnly));
+}
+
+el.soundOnly.onclick = () => {
+  room.soundOnly = !room.soundOnly;
+  applySoundOnly();
+  send({ type: "media.receive", video: !room.soundOnly });
+  renderTiles();
+};
 el.mute.onclick = () => { room.muted = !room.muted; applyTrackSwitches(); };
 el.cameraToggle.onclick = () => { room.cameraOff = !room.cameraOff; applyTrackSwitches(); };
 el.call.onclick = () => { send({ type: "call_mediator" }); alertUser(S.called); };

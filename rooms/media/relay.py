@@ -207,6 +207,7 @@ class Slot:
 class Subscriber:
     user_id: int
     sources: set[int] = field(default_factory=set)
+    video: bool = True  # False: the subscriber asked for sound only (a weak link)
     pc: RTCPeerConnection | None = None
     slots: list[Slot] = field(default_factory=list)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -333,9 +334,10 @@ class MediaRelay:
     # --- Subscribing ---------------------------------------------------------------------------
 
     async def set_sources(
-        self, user_id: int, sources: set[int]
+        self, user_id: int, sources: set[int], *, video: bool = True
     ) -> tuple[str, dict[str, int]] | None:
-        """Set whose tracks ``user_id`` receives; return a new subscriber offer if that changed.
+        """Set whose tracks ``user_id`` receives (with ``video`` false: their sound only);
+        return a new subscriber offer if that changed.
 
         Sources taken away stop at once (no RTP packet of theirs reaches the participant
         afterwards, whatever the browser answers). The offer comes with ``{track_id: user_id}``
@@ -349,6 +351,7 @@ class MediaRelay:
             subscriber.stable.set()
         async with subscriber.lock:
             subscriber.sources = set(sources) - {user_id}
+            subscriber.video = video
             return await self._renegotiate(subscriber)
 
     def _plan(self, subscriber: Subscriber) -> tuple[list[SourceTrack], bool]:
@@ -358,6 +361,7 @@ class MediaRelay:
             for publisher_id in sorted(subscriber.sources)
             if (publisher := self._publishers.get(publisher_id)) is not None
             for track in publisher.live_tracks()
+            if subscriber.video or track.kind == "audio"
         ]
         wanted_ids = {t.id for t in wanted}
         changed = subscriber.dirty

@@ -95,6 +95,13 @@ def ssrc_sources(sdp: str, tracks: dict[str, int]) -> dict[int, int]:
     return mapping
 
 
+def ssrc_kinds(sdp: str) -> dict[int, str]:
+    """The kind (audio, video) of every SSRC an offer lists."""
+    return {int(ssrc): section.split(" ", 1)[0]
+            for section in sdp.split("\r\nm=")[1:]
+            for ssrc in re.findall(r"^a=ssrc:(\d+) ", section, re.M)}
+
+
 def all_ssrcs(sdp: str) -> set[int]:
     return {int(s) for s in re.findall(r"^a=ssrc:(\d+) ", sdp, re.M)}
 
@@ -112,6 +119,7 @@ class MediaClient:
     # RTP packets received per SSRC, and per source user as mapped by the latest offer.
     packets_by_ssrc: Counter[int] = field(default_factory=Counter)
     ssrc_owner: dict[int, int] = field(default_factory=dict)
+    ssrc_kind: dict[int, str] = field(default_factory=dict)  # of every offer so far
     offered_ssrcs: set[int] = field(default_factory=set)
     # Decoded video frames per colour, and when the first of each colour was decoded.
     frames: Counter[str] = field(default_factory=Counter)
@@ -143,6 +151,7 @@ class MediaClient:
         self.tracks = dict(tracks)
         self.ssrc_owner = ssrc_sources(sdp, tracks)
         self.offered_ssrcs = all_ssrcs(sdp)
+        self.ssrc_kind |= ssrc_kinds(sdp)
         await self.subscriber.setRemoteDescription(RTCSessionDescription(sdp, "offer"))
         self._hook_transport()
         answer = await self.subscriber.createAnswer()
@@ -152,6 +161,10 @@ class MediaClient:
 
     def packets_from(self, user_id: int) -> int:
         return sum(n for ssrc, n in self.packets_by_ssrc.items() if self._owner(ssrc) == user_id)
+
+    def packets_of(self, kind: str) -> int:
+        return sum(n for ssrc, n in self.packets_by_ssrc.items()
+                   if self.ssrc_kind.get(ssrc) == kind)
 
     def packets_total(self) -> int:
         return sum(self.packets_by_ssrc.values())

@@ -97,3 +97,53 @@ def test_caucus_cuts_media_off_from_the_other_side_until_recall(
                     await client.close()
 
     asyncio.run(asyncio.wait_for(scenario(), 90))
+
+
+def test_sound_only_stops_the_video_sent_to_one_viewer_and_back(
+    room_server: Server, people: Cast
+) -> None:
+    """A party on a weak link asks for sound only during the session: the relay stops every
+    video packet to them (others still get it) while their sound goes on; then video returns."""
+    server, cast = room_server, people
+    case_id = server.case(cast)
+
+    async def scenario() -> None:
+        async with (joined(server, cast.mediator, case_id) as med,
+                    joined(server, cast.party_a, case_id) as a,
+                    joined(server, cast.party_b, case_id) as b):
+            await admit_all(med, (a, cast.party_a.id), (b, cast.party_b.id))
+            clients = {"med": MediaClient(cast.mediator.id, "blue"),
+                       "a": MediaClient(cast.party_a.id, "red"),
+                       "b": MediaClient(cast.party_b.id, "green")}
+            peers = {"med": med, "a": a, "b": b}
+            tasks = [asyncio.ensure_future(pump(peers[k], clients[k])) for k in peers]
+            try:
+                for key, client in clients.items():
+                    await peers[key].send("publish.offer", sdp=await client.publish_offer())
+                ca, cb = clients["a"], clients["b"]
+                await eventually(lambda: ca.frames["blue"] >= 5 and cb.frames["blue"] >= 5, 20,
+                                 "both parties see the mediator")
+
+                await a.send("media.receive", video=False)
+                await eventually(lambda: not any(ca.ssrc_kind.get(ssrc) == "video"
+                                                 for ssrc in ca.ssrc_owner), 10,
+                                 "the relay's new offer sends A no video")
+                await asyncio.sleep(0.5)  # packets already on the wire
+                before = (ca.packets_of("video"), ca.packets_of("audio"), dict(ca.frames))
+                _, frames_b = await window(cb, 1.5)
+                assert ca.packets_of("video") == before[0], "video still reached A"
+                assert ca.packets_of("audio") > before[1] + 20, "A's sound stopped"
+                assert ca.frames == before[2]
+                assert frames_b.get("blue", 0) > 0 and frames_b.get("red", 0) > 0  # B: as before
+
+                await a.send("media.receive", video=True)
+                blue = ca.frames["blue"]
+                await eventually(lambda: ca.frames["blue"] > blue + 5, 20, "A sees video again")
+            finally:
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                for client in clients.values():
+                    await client.close()
+
+    asyncio.run(asyncio.wait_for(scenario(), 90))

@@ -113,6 +113,20 @@ def test_room_page_lobby_admit_caucus(room_server: Server, people: Cast, browser
             "?.videoWidth > 0", timeout=20_000)
     expect(a.locator("#room-where")).to_contain_text("Joint session")
 
+    # A's phone is on a weak link: sound only, then video again (one button, both ways).
+    a.click("#room-sound-only")
+    expect(a.locator("#room-sound-only")).to_have_text("Show video")
+    expect(a.locator("#room-sound-only")).to_have_attribute("aria-pressed", "true")
+    expect(a.locator(f"#room-tiles figure[data-user='{cast.party_b.id}'].no-video")
+           ).to_have_count(1)
+    a.click("#room-sound-only")
+    expect(a.locator("#room-sound-only")).to_have_text("Sound only")
+    if media:
+        a.wait_for_function(
+            "() => document.querySelector("
+            f"\"#room-tiles figure[data-user='{cast.party_b.id}'] video\")"
+            "?.videoWidth > 0", timeout=20_000)
+
     # The case is now in session for everyone who looks at it.
     status = httpx.get(f"{server.url}/api/v1/cases/{case_id}", timeout=10,
                        cookies={"odr_session": cast.party_b.cookie}).json()["status"]
