@@ -88,13 +88,14 @@ pytest: venv frontend system-deps
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # Lint and types first: any failure stops here and fails `make test`. Then the whole suite on
-# SQLite, and the in-process tier once more on the machine's PostgreSQL when it answers
-# (tests/databases.py; ODR_TEST_POSTGRES_URL names another server).
+# SQLite, and once more on the machine's PostgreSQL when it answers (tests/databases.py: each
+# test and each live server gets a database of its own; ODR_TEST_POSTGRES_URL names another
+# server).
 test: venv frontend system-deps
 	@$(MAKE) lint
 	$(BIN)/pytest $(PYTEST_ARGS)
 	@if $(BIN)/python -c 'import asyncio, tests.databases as d; asyncio.run(d.admin_command("select 1"))' 2>/dev/null; then \
-		echo "== the in-process tier again, on PostgreSQL"; \
+		echo "== the suite again, on PostgreSQL"; \
 		ODR_TEST_DATABASE=postgres $(BIN)/pytest $(PYTEST_ARGS); \
 	else echo "PostgreSQL is not reachable: the PostgreSQL pass is skipped"; fi
 

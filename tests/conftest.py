@@ -28,13 +28,19 @@ def template_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path | str
         name = create_database()
         migrate.upgrade(url_of(name))
         yield name
-        for other in CREATED_DATABASES.values():  # the modules' own
-            drop_database(other)
         drop_database(name)
         return
     path = tmp_path_factory.mktemp("template") / "odr.sqlite3"
     migrate.upgrade(sqlite_url(path))
     yield path
+
+
+@pytest.fixture(scope="session", autouse=ON_POSTGRES)
+def _drop_remaining_databases() -> Iterator[None]:
+    """What the modules' and packages' own folders made (``tests.databases.database_for``)."""
+    yield
+    while CREATED_DATABASES:
+        drop_database(CREATED_DATABASES.popitem()[1])
 
 
 @pytest.fixture(autouse=ON_POSTGRES)
@@ -70,15 +76,3 @@ def mailing_platform(tmp_path: Path, template_db: Path | str,
                        smtp_sender="ODR <no-reply@odr.test>") as platform:
         yield platform
 
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """On PostgreSQL only the tests of the in-process tier run (those with ``template_db``):
-    the others start servers of their own (on SQLite, or on PostgreSQL already) or touch no
-    database, and ran in the SQLite pass."""
-    if not ON_POSTGRES:
-        return
-    keep = [i for i in items if "template_db" in getattr(i, "fixturenames", ())]
-    dropped = [i for i in items if "template_db" not in getattr(i, "fixturenames", ())]
-    if dropped:
-        config.hook.pytest_deselected(items=dropped)
-        items[:] = keep

@@ -1,5 +1,6 @@
-"""The database of the in-process tier: SQLite files by default, PostgreSQL databases when
-``ODR_TEST_DATABASE=postgres`` (``make test`` runs the tier both ways when PostgreSQL answers).
+"""The tests' databases: SQLite files by default, PostgreSQL databases when
+``ODR_TEST_DATABASE=postgres`` (``make test`` runs the suite both ways when PostgreSQL answers;
+``tests.live`` gives each live server an empty database, which ``odr run`` migrates).
 
 On PostgreSQL one database is migrated per session and each test gets a copy of it
 (``CREATE DATABASE ... TEMPLATE``), dropped when the test ends: the same isolation as the SQLite
@@ -58,6 +59,18 @@ def create_database(template: str | None = None) -> str:
     except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
         pytest.skip(f"PostgreSQL is not reachable at {server_url()!r}: {exc}")
     return name
+
+
+def database_for(folder: Path, template: str | None = None) -> str:
+    """The URL of ``folder``'s own database, made on first use (empty, or a copy of
+    ``template``): as with a SQLite file in the folder, whoever opens it again finds what was
+    left there. Dropped with the test owning the folder, or at the end of the session."""
+    marker = folder / "postgres-database"
+    if not marker.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        marker.write_text(create_database(template))
+        CREATED_DATABASES[folder] = marker.read_text()
+    return url_of(marker.read_text())
 
 
 def drop_database(name: str) -> None:

@@ -32,7 +32,7 @@ from odr.models import AccountRole, CaseRole, CaseStatus, OutboxMail, Side
 from odr.schemas import Registration
 from odr.services import Services
 from odr.settings import Settings
-from tests.databases import CREATED_DATABASES, create_database, url_of
+from tests.databases import database_for
 
 T = TypeVar("T")
 
@@ -398,14 +398,8 @@ def open_platform(tmp_path: Path, template_db: Path | str, **overrides: Any) -> 
     """A platform on a fresh copy of the migrated database (not started): a file in
     ``tmp_path``, or on PostgreSQL a database copied from the one named ``template_db``."""
     if isinstance(template_db, str):
-        # One database per test folder, as with the SQLite file: a test that opens the
-        # platform again finds what it left (the conftest drops it when the test ends).
-        marker = tmp_path / "postgres-database"
-        if not marker.exists():
-            tmp_path.mkdir(parents=True, exist_ok=True)
-            marker.write_text(create_database(template_db))
-            CREATED_DATABASES[tmp_path] = marker.read_text()
-        settings = make_settings(tmp_path, database_url=url_of(marker.read_text()), **overrides)
+        settings = make_settings(tmp_path, database_url=database_for(tmp_path, template_db),
+                                 **overrides)
         return Platform(settings, db_path=None)
     settings = make_settings(tmp_path, **overrides)
     db_path = tmp_path / "odr.sqlite3"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -16,7 +15,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
 from tests.harness import PASSWORD, case_request, token_of, unique_email
-from tests.live import LiveServer, live_server, mailed_link
+from tests.live import LiveServer, live_server, mailed_link, query
 
 TIMEOUT = 10.0
 
@@ -90,10 +89,8 @@ class Server:
         return User(got.json()["id"], name, email, client)
 
     def audit(self, action: str) -> list[tuple[int | None, int | None, dict[str, Any]]]:
-        with sqlite3.connect(self.data_dir / "odr.sqlite3", timeout=30) as db:
-            rows = db.execute("SELECT actor_id, case_id, detail FROM auditentry "
-                              "WHERE action = ? ORDER BY seq", (action,)).fetchall()
-        db.close()
+        rows = query(self.live, "SELECT actor_id, case_id, detail FROM auditentry "
+                     "WHERE action = ? ORDER BY seq", action)
         return [(a, c, json.loads(d)) for a, c, d in rows]
 
     def case_status(self, by: User, case_id: int) -> str:

@@ -464,6 +464,7 @@ def test_while_redis_is_down_new_rooms_wait_and_then_open(cluster: Cluster) -> N
 
 def test_without_postgres_several_processes_refuse_to_start(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="needs PostgreSQL"), live_server(
-            tmp_path, ODR_REDIS_URL="redis://127.0.0.1:1/0", ODR_NODE_URL="http://x:1"):
+            tmp_path, ODR_REDIS_URL="redis://127.0.0.1:1/0", ODR_NODE_URL="http://x:1",
+            ODR_DATABASE_URL=""):
         pass
 
