@@ -246,6 +246,8 @@ class LiveRoom:
                 await self._apply(self.room.recall(uid))
             case m.Chat(channel=channel, text=text):
                 await self._chat(seat, channel, text)
+            case m.Broadcast(text=text):
+                await self._broadcast_chat(seat, text)
             case m.History(channel=channel):
                 await self._history(seat, channel, asked=True)
             case m.Note(text=text):
@@ -324,6 +326,23 @@ class LiveRoom:
         for uid in self.room.channels().get(channel, []):
             if (target := self._seat(uid)) is not None:
                 target.send(out)
+
+    async def _broadcast_chat(self, seat: Seat, text: str) -> None:
+        """The same message in the chat of every meeting (joint and each caucus), stored in each
+        as any chat is, so a caucus learns nothing of the others but that the mediator wrote."""
+        self.room.require_mediator(seat.user_id,
+                                   N_("Only the mediators write to every meeting at once."))
+        channels = self.room.channels()
+        async with self.services.maker() as session:
+            rows = {channel: await store.add_chat(self.case_id, channel, seat.user_id, text,
+                                                  session=session)
+                    for channel in channels}
+            await session.commit()
+        for channel, members in channels.items():
+            out = store.chat_json(rows[channel], seat.name) | {"broadcast": True}
+            for uid in members:
+                if (target := self._seat(uid)) is not None:
+                    target.send(out)
 
     async def _history(self, seat: Seat, channel: str, *, asked: bool = False) -> None:
         async with self.services.maker() as session:

@@ -58,6 +58,13 @@ class Chat(ClientMessage):
     text: Text
 
 
+class Broadcast(ClientMessage):
+    """The mediator writes to every meeting at once ("back to the joint session in 2 min")."""
+
+    type: Literal["broadcast"]
+    text: Text
+
+
 class CaucusOpen(ClientMessage):
     type: Literal["caucus.open"]
     members: Annotated[list[RowId], Field(min_length=1, max_length=50)]
@@ -128,8 +135,8 @@ class Ice(ClientMessage):
 
 
 Message = Annotated[
-    Join | Leave | Admit | Chat | CaucusOpen | CaucusMove | CaucusClose | Recall | Note | Notes
-    | History | CallMediator | MediaReceive | PublishOffer | SubscribeAnswer | Ice,
+    Join | Leave | Admit | Chat | Broadcast | CaucusOpen | CaucusMove | CaucusClose | Recall
+    | Note | Notes | History | CallMediator | MediaReceive | PublishOffer | SubscribeAnswer | Ice,
     Field(discriminator="type"),
 ]
 MESSAGE = TypeAdapter[Message](Message)

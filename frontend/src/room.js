@@ -17,6 +17,7 @@ const el = {
   leave: $("room-leave"), mediator: $("room-mediator"), lobbyList: $("room-lobby-list"),
   channelList: $("room-channel-list"), caucusForm: $("room-caucus-form"),
   caucusPeople: $("room-caucus-people"), recall: $("room-recall"),
+  broadcastForm: $("room-broadcast-form"), broadcastText: $("room-broadcast-text"),
   chatLog: $("room-chat-log"), chatForm: $("room-chat-form"), chatText: $("room-chat-text"),
   notes: $("room-notes"), notesLog: $("room-notes-log"), notesForm: $("room-notes-form"),
   notesText: $("room-notes-text"),
@@ -286,11 +287,10 @@ async function onSubscribeOffer(message) {
   }
   room.tracks = message.tracks || {};
   await room.sub.setRemoteDescription({ type: "offer", sdp: message.sdp });
-  if (room.soundOnly) {
-    // A weak connection: decline any video the server still offers.
-    for (const t of room.sub.getTransceivers()) {
-      if (t.receiver.track.kind === "video") t.direction = "inactive";
-    }
+  // Sound only: decline any video the server still offers; and accept it again afterwards (a
+  // direction once set stays on the transceiver through later offers).
+  for (const t of room.sub.getTransceivers()) {
+    if (t.receiver.track.kind === "video") t.direction = room.soundOnly ? "inactive" : "recvonly";
   }
   const answer = await room.sub.createAnswer();
   await room.sub.setLocalDescription(answer);
@@ -458,6 +458,7 @@ function chatItem(message) {
   const text = document.createElement("span");
   text.textContent = message.text;
   li.append(who, " ", time, document.createElement("br"), text);
+  if (message.broadcast) li.classList.add("room-broadcast");  // written to every meeting
   return li;
 }
 
@@ -521,6 +522,14 @@ el.leave.onclick = () => {
   setTimeout(() => room.ws?.close(), 500);
 };
 el.recall.onclick = () => send({ type: "recall" });
+
+el.broadcastForm.onsubmit = (event) => {
+  event.preventDefault();
+  const text = el.broadcastText.value.trim();
+  if (!text) return;
+  send({ type: "broadcast", text });
+  el.broadcastText.value = "";
+};
 
 el.chatForm.onsubmit = (event) => {
   event.preventDefault();

@@ -5,6 +5,7 @@ and malformed messages."""
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import pytest
@@ -385,3 +386,43 @@ def test_signalling_out_of_order_and_deep_nesting_are_refusals_not_faults(
     asyncio.run(scenario())
     # Refusals, not faults: the server logged no traceback for them.
     assert not [line for line in server.live.output[logged:] if "Traceback" in line]
+
+
+def test_a_broadcast_reaches_every_meeting_and_only_from_a_mediator(room_server: Server,
+                                                                     people: Cast) -> None:
+    server, cast = room_server, people
+    case_id = server.case(cast)
+
+    async def scenario() -> None:
+        async with (joined(server, cast.mediator, case_id) as med,
+                    joined(server, cast.party_a, case_id) as a,
+                    joined(server, cast.party_b, case_id) as b):
+            await admit_all(med, (a, cast.party_a.id), (b, cast.party_b.id))
+            await med.send("caucus.open", members=[cast.party_b.id])
+            caucus = (await b.state(lambda s: s["you"]["channel"] != "joint"))["you"]["channel"]
+            await med.state(lambda s: s["you"]["channel"] == caucus)
+
+            await med.send("broadcast", text="Back to the joint session in 2 minutes")
+            for peer, channel in ((a, "joint"), (b, caucus), (med, caucus)):
+                got = await peer.next("chat", lambda m: m.get("broadcast") is True)
+                assert (got["channel"], got["text"], got["from"]) == (
+                    channel, "Back to the joint session in 2 minutes", cast.mediator.id)
+            assert caucus not in json.dumps(a.backlog)  # A learns nothing of the caucus
+            # Stored in each meeting's chat, as any message is.
+            b.drop("history")  # the one sent when B entered the caucus
+            await b.send("history", channel=caucus)
+            history = await b.next("history", lambda h: h["channel"] == caucus)
+            assert history["messages"][-1]["text"] == "Back to the joint session in 2 minutes"
+
+            await a.send("broadcast", text="Everybody listen to me")
+            refused = await a.next("error")
+            assert refused["code"] == "forbidden" and refused["about"] == "broadcast"
+            assert refused["message"] == "Only the mediators write to every meeting at once."
+            with pytest.raises(TimeoutError):
+                async with asyncio.timeout(0.5):
+                    await b.next("chat", lambda m: m["text"] == "Everybody listen to me")
+
+    asyncio.run(scenario())
+    refusals = [d["message"] for actor, _c, d in server.audit("room.refused")
+                if actor == cast.party_a.id]
+    assert "broadcast" in refusals
