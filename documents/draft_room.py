@@ -201,9 +201,12 @@ class DraftRooms:
     """The rooms by draft id, loading on first use (one loader at a time per draft), storing
     edits with a single writer task that commits everything waiting in one transaction."""
 
-    def __init__(self, engine: AsyncEngine, *, max_update_bytes: int) -> None:
+    def __init__(self, engine: AsyncEngine, *, max_update_bytes: int,
+                 shared: bool = False) -> None:
         self.engine = engine
         self.max_update_bytes = max_update_bytes
+        # Several processes (odr.cluster): another one may freeze a draft this one writes.
+        self.shared = shared
         self._rooms: dict[int, DraftRoom] = {}
         self._locks: dict[int, asyncio.Lock] = {}
         self._queue: list[_Pending] = []
@@ -490,19 +493,22 @@ class DraftRooms:
                 [(count, draft_id) for draft_id, count in per_draft.items()])
             return set()
         now = utcnow()
+        refused: set[int] = set()
         async with self.engine.begin() as conn:
-            # The rows' locks order this commit and a freeze by another process (which checks
-            # the version it froze): an update is stored before the freeze or not at all.
-            rows = (await conn.execute(
-                select(Draft.id, Draft.frozen_at)
-                .where(col(Draft.id).in_(list(per_draft))).with_for_update()
-            )).all()
-            refused: set[int] = {draft_id for draft_id, frozen_at in rows if frozen_at is not None}
-            batch = [i for i in batch if i.room.draft_id not in refused]
-            for draft_id in refused:
-                del per_draft[draft_id]
-            if not batch:
-                return refused
+            if self.shared:
+                # The rows' locks order this commit and a freeze by another process (which
+                # checks the version it froze): an update is stored before the freeze or not
+                # at all. One process stops its own writes before it freezes.
+                rows = (await conn.execute(
+                    select(Draft.id, Draft.frozen_at)
+                    .where(col(Draft.id).in_(list(per_draft))).with_for_update()
+                )).all()
+                refused = {draft_id for draft_id, frozen_at in rows if frozen_at is not None}
+                batch = [i for i in batch if i.room.draft_id not in refused]
+                for draft_id in refused:
+                    del per_draft[draft_id]
+                if not batch:
+                    return refused
             await conn.execute(insert(DraftUpdate), [
                 {"draft_id": i.room.draft_id, "data": i.update, "author_id": i.author_id,
                  "at": now}

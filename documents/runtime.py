@@ -37,7 +37,8 @@ class DocumentsRuntime:
 async def runtime(services: Services) -> AsyncIterator[DocumentsRuntime]:
     """Kept on ``app.state.documents``; the draft writer flushes what it holds on shutdown."""
     rooms = DraftRooms(services.engine,
-                       max_update_bytes=services.settings.draft_max_update_bytes)
+                       max_update_bytes=services.settings.draft_max_update_bytes,
+                       shared=services.cluster is not None)
 
     async def case_page_drafts(case: Case, subject: Subject, session: AsyncSession
                                ) -> dict[str, Any]:

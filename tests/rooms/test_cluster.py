@@ -16,12 +16,13 @@ import json
 import secrets
 import shutil
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import httpx
 import pytest
@@ -34,8 +35,8 @@ from tests.drafts.yclient import YClient
 from tests.harness import case_request
 from tests.live import free_port, live_server
 from tests.rooms.conftest import Peer, Server, User, joined
-from tests.rooms.media_client import MediaClient, eventually
-from tests.rooms.test_live_media import latest_state, pump, window
+from tests.rooms.media_client import eventually
+from tests.rooms.test_live_media import caucus_is_sealed, publishing
 from tests.rooms.test_socket import admit_all
 
 LEASE = "3"  # seconds: a killed owner's rooms move within this (sooner when it refuses)
@@ -46,7 +47,7 @@ class RedisServer:
 
     def __init__(self) -> None:
         self.port = free_port()
-        self.process: subprocess.Popen[bytes] | None = None
+        self.process: subprocess.Popen[str] | None = None
 
     @property
     def url(self) -> str:
@@ -55,17 +56,18 @@ class RedisServer:
     def start(self) -> None:
         self.process = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        client = redis.Redis(port=self.port, socket_timeout=1)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                assert time.monotonic() < deadline, "redis-server did not start"
-                time.sleep(0.05)
-        client.close()
+             "--appendonly", "no"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        ready = threading.Event()  # its log says so, or it ended
+
+        def watch(output: IO[str]) -> None:
+            for line in output:  # read to the end: a full pipe would stop the server
+                if "Ready to accept connections" in line:
+                    ready.set()
+            ready.set()
+
+        assert self.process.stdout is not None
+        threading.Thread(target=watch, args=(self.process.stdout,), daemon=True).start()
+        assert ready.wait(10) and self.process.poll() is None, "redis-server did not start"
 
     def stop(self) -> None:
         if self.process is not None:
@@ -163,6 +165,14 @@ def new_case(on: Server, people: People) -> int:
     return case_id
 
 
+def new_draft(people: People, case_id: int) -> int:
+    got = people.mediator.client.post(f"/api/v1/cases/{case_id}/drafts",
+                                      json={"language": "en", "template": "default"})
+    assert got.status_code == 201, got.text
+    draft_id: int = got.json()["id"]
+    return draft_id
+
+
 def owner_of(cluster: Cluster, kind: str, ident: int) -> str | None:
     value = cluster.redis.get(f"odr:owner:{kind}:{ident}")
     return None if value is None else value.split(" ", 1)[0]
@@ -222,36 +232,13 @@ def test_a_room_across_two_processes_keeps_caucuses_sealed(cluster: Cluster) -> 
 
 
 async def media_stays_sealed(med: Peer, a: Peer, b: Peer, people: People) -> None:
-    clients = {"med": MediaClient(people.mediator.id, "blue"),
-               "a": MediaClient(people.party_a.id, "red"),
-               "b": MediaClient(people.party_b.id, "green")}
-    peers = {"med": med, "a": a, "b": b}
-    tasks = [asyncio.ensure_future(pump(peers[k], clients[k])) for k in peers]
-    try:
-        for key, client in clients.items():
-            await peers[key].send("publish.offer", sdp=await client.publish_offer())
-        cm, ca, cb = clients["med"], clients["a"], clients["b"]
+    async with publishing((med, people.mediator.id, "blue"), (a, people.party_a.id, "red"),
+                          (b, people.party_b.id, "green")) as (cm, ca, cb):
         await eventually(lambda: cb.frames["blue"] >= 5 and cb.frames["red"] >= 5, 30,
                          "B (process two) sees the mediator (one) and A (two)")
         await eventually(lambda: cm.frames["red"] >= 5 and cm.frames["green"] >= 5, 30,
                          "the mediator sees both parties")
-        sealed = {s for s, u in cb.ssrc_owner.items()
-                  if u in (people.mediator.id, people.party_a.id)}
-        await med.send("caucus.open", members=[people.party_a.id])
-        await eventually(lambda: len(latest_state(med).get("channels", {})) == 2, 10,
-                         "caucus opened")
-        await asyncio.sleep(0.5)  # the routing change and the packets already on the wire
-        packets, frames = await window(cb, 1.5)
-        assert sum(packets.get(s, 0) for s in sealed) == 0, "caucus packets reached B"
-        assert frames.get("red", 0) == 0 and frames.get("blue", 0) == 0
-        _, frames_a = await window(ca, 1.0)
-        assert frames_a.get("blue", 0) > 0 and frames_a.get("green", 0) == 0
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        for client in clients.values():
-            await client.close()
+        await caucus_is_sealed(med, ca, cb, people.mediator.id, people.party_a.id)
 
 
 def test_a_removal_on_one_process_closes_the_socket_held_by_another(cluster: Cluster) -> None:
@@ -283,11 +270,7 @@ def test_a_draft_edited_through_two_processes_is_one_document(cluster: Cluster) 
     one, two = cluster.servers[0], cluster.servers[1]
     people = People(sign_in(one, one, "mediator"), sign_in(two, one, "party A"),
                     sign_in(two, one, "party B"))
-    case_id = new_case(one, people)
-    got = people.mediator.client.post(f"/api/v1/cases/{case_id}/drafts",
-                                      json={"language": "en", "template": "default"})
-    assert got.status_code == 201, got.text
-    draft_id = got.json()["id"]
+    draft_id = new_draft(people, new_case(one, people))
 
     def ws(server: Server) -> str:
         return f"{server.ws_url}/ws/drafts/{draft_id}"
@@ -317,11 +300,7 @@ def test_a_draft_frozen_through_one_process_takes_no_edit_through_the_other(
     one, two = cluster.servers[0], cluster.servers[1]
     people = People(sign_in(one, one, "mediator"), sign_in(one, one, "party A"),
                     sign_in(one, one, "party B"))
-    case_id = new_case(one, people)
-    got = people.mediator.client.post(f"/api/v1/cases/{case_id}/drafts",
-                                      json={"language": "en", "template": "default"})
-    assert got.status_code == 201, got.text
-    draft_id = got.json()["id"]
+    draft_id = new_draft(people, new_case(one, people))
     url = f"{two.ws_url}/ws/drafts/{draft_id}"
 
     async def scenario() -> None:

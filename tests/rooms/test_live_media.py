@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 from tests.rooms.conftest import Cast, Peer, Server, joined
@@ -28,6 +29,42 @@ async def pump(peer: Peer, client: MediaClient) -> None:
             await peer.send("subscribe.answer", sdp=answer)
         else:
             peer.backlog.append(msg)
+
+
+@asynccontextmanager
+async def publishing(*members: tuple[Peer, int, str]) -> AsyncIterator[list[MediaClient]]:
+    """Each member's aiortc client publishes a camera of its colour (and sound) over its room
+    socket, which is pumped from then on; all are closed afterwards."""
+    clients = [MediaClient(user_id, colour) for _peer, user_id, colour in members]
+    tasks = [asyncio.ensure_future(pump(peer, client))
+             for (peer, _u, _c), client in zip(members, clients, strict=True)]
+    try:
+        for (peer, _u, _c), client in zip(members, clients, strict=True):
+            await peer.send("publish.offer", sdp=await client.publish_offer())
+        yield clients
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for client in clients:
+            await client.close()
+
+
+async def caucus_is_sealed(med: Peer, ca: MediaClient, cb: MediaClient, mediator_id: int,
+                           a_id: int) -> None:
+    """The mediator (blue) takes A (red) into a caucus: B (green), left outside, receives no RTP
+    packet and no frame of either, while A keeps receiving the mediator and not B."""
+    sealed = {s for s, u in cb.ssrc_owner.items() if u in (mediator_id, a_id)}
+    assert sealed
+    await med.send("caucus.open", members=[a_id])
+    await eventually(lambda: len(latest_state(med).get("channels", {})) == 2, 10,
+                     "caucus opened")
+    await asyncio.sleep(0.5)  # the routing change and packets already on the wire
+    packets, frames = await window(cb, 1.5)
+    assert sum(packets.get(s, 0) for s in sealed) == 0, "caucus packets reached B"
+    assert frames.get("red", 0) == 0 and frames.get("blue", 0) == 0
+    _, frames_a = await window(ca, 1.0)
+    assert frames_a.get("blue", 0) > 0 and frames_a.get("green", 0) == 0
 
 
 def latest_state(peer: Peer) -> dict[str, Any]:
@@ -52,49 +89,20 @@ def test_caucus_cuts_media_off_from_the_other_side_until_recall(
                     joined(server, cast.party_a, case_id) as a,
                     joined(server, cast.party_b, case_id) as b):
             await admit_all(med, (a, cast.party_a.id), (b, cast.party_b.id))
-            clients = {
-                "med": MediaClient(cast.mediator.id, "blue"),
-                "a": MediaClient(cast.party_a.id, "red"),
-                "b": MediaClient(cast.party_b.id, "green"),
-            }
-            peers = {"med": med, "a": a, "b": b}
-            tasks = [asyncio.ensure_future(pump(peers[k], clients[k])) for k in peers]
-            try:
-                for key, client in clients.items():
-                    await peers[key].send("publish.offer", sdp=await client.publish_offer())
-                cm, ca, cb = clients["med"], clients["a"], clients["b"]
-
+            async with publishing((med, cast.mediator.id, "blue"), (a, cast.party_a.id, "red"),
+                                  (b, cast.party_b.id, "green")) as (cm, ca, cb):
                 def sees(client: MediaClient, *colours: str) -> Callable[[], bool]:
                     return lambda: all(client.frames[c] >= 5 for c in colours)
 
                 await eventually(sees(cm, "red", "green"), 20, "mediator sees both sides")
                 await eventually(sees(ca, "blue", "green"), 20, "A sees mediator and B")
                 await eventually(sees(cb, "blue", "red"), 20, "B sees mediator and A")
-                caucus_ssrcs = {s for s, u in cb.ssrc_owner.items()
-                                if u in (cast.mediator.id, cast.party_a.id)}
-                assert caucus_ssrcs
-
-                await med.send("caucus.open", members=[cast.party_a.id])
-                await eventually(lambda: len(latest_state(med).get("channels", {})) == 2,
-                                 10, "caucus opened")
-                await asyncio.sleep(0.5)  # the routing change and packets already on the wire
-                packets, frames = await window(cb, 1.5)
-                assert sum(packets.get(s, 0) for s in caucus_ssrcs) == 0
-                assert frames.get("red", 0) == 0 and frames.get("blue", 0) == 0
-                # Inside the caucus, A and the mediator keep receiving each other.
-                _, frames_a = await window(ca, 1.0)
-                assert frames_a.get("blue", 0) > 0 and frames_a.get("green", 0) == 0
+                await caucus_is_sealed(med, ca, cb, cast.mediator.id, cast.party_a.id)
 
                 await med.send("recall")
                 red, blue = cb.frames["red"], cb.frames["blue"]
                 await eventually(lambda: cb.frames["red"] > red + 5
                                  and cb.frames["blue"] > blue + 5, 20, "B receives again")
-            finally:
-                for task in tasks:
-                    task.cancel()
-                await asyncio.gather(*tasks, return_exceptions=True)
-                for client in clients.values():
-                    await client.close()
 
     asyncio.run(asyncio.wait_for(scenario(), 90))
 
@@ -112,15 +120,8 @@ def test_sound_only_stops_the_video_sent_to_one_viewer_and_back(
                     joined(server, cast.party_a, case_id) as a,
                     joined(server, cast.party_b, case_id) as b):
             await admit_all(med, (a, cast.party_a.id), (b, cast.party_b.id))
-            clients = {"med": MediaClient(cast.mediator.id, "blue"),
-                       "a": MediaClient(cast.party_a.id, "red"),
-                       "b": MediaClient(cast.party_b.id, "green")}
-            peers = {"med": med, "a": a, "b": b}
-            tasks = [asyncio.ensure_future(pump(peers[k], clients[k])) for k in peers]
-            try:
-                for key, client in clients.items():
-                    await peers[key].send("publish.offer", sdp=await client.publish_offer())
-                ca, cb = clients["a"], clients["b"]
+            async with publishing((med, cast.mediator.id, "blue"), (a, cast.party_a.id, "red"),
+                                  (b, cast.party_b.id, "green")) as (_cm, ca, cb):
                 await eventually(lambda: ca.frames["blue"] >= 5 and cb.frames["blue"] >= 5, 20,
                                  "both parties see the mediator")
 
@@ -139,11 +140,5 @@ def test_sound_only_stops_the_video_sent_to_one_viewer_and_back(
                 await a.send("media.receive", video=True)
                 blue = ca.frames["blue"]
                 await eventually(lambda: ca.frames["blue"] > blue + 5, 20, "A sees video again")
-            finally:
-                for task in tasks:
-                    task.cancel()
-                await asyncio.gather(*tasks, return_exceptions=True)
-                for client in clients.values():
-                    await client.close()
 
     asyncio.run(asyncio.wait_for(scenario(), 90))
