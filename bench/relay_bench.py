@@ -151,7 +151,7 @@ async def serve(conn: Connection) -> None:
             conn.send(None)
         elif command == "cpu":
             times = os.times()
-            conn.send(times.user + times.system)
+            conn.send((times.user, times.system))
         elif command == "profile":
             profiler = cProfile.Profile()
             profiler.enable()
@@ -163,10 +163,6 @@ async def serve(conn: Connection) -> None:
             stats = pstats.Stats(profiler, stream=out)
             stats.sort_stats("tottime").print_stats(22)
             conn.send(out.getvalue())
-        elif command == "queues":
-            depths = [len(o._frames) for p in relay._publishers.values()
-                      for t in p.tracks.values() for o in t.outlets]
-            conn.send((max(depths, default=0), sum(depths)))
         elif command == "quit":
             await relay.close()
             conn.send(None)
@@ -284,6 +280,7 @@ class Result:
     late_first_frame_ms: float
     frames_per_stream_s: float
     client_cores: float
+    system_share: float
     profile: str = ""
 
 
@@ -304,12 +301,10 @@ async def one_run(size: int, clip: tuple[list[bytes], list[bytes]], *, window: f
         frames_before = sum(p.frames for p in people)
         if profile:
             await relay.call("profile")
-        cpu_before, wall_before = await relay.call("cpu"), time.monotonic()
+        (user_before, sys_before), wall_before = await relay.call("cpu"), time.monotonic()
         clients_before = sum(os.times()[:2])
         await asyncio.sleep(window)
-        cpu_after, wall_after = await relay.call("cpu"), time.monotonic()
-        if os.environ.get("BENCH_DEBUG"):
-            print("relay queues (max, total):", await relay.call("queues"), flush=True)
+        (user_after, sys_after), wall_after = await relay.call("cpu"), time.monotonic()
         clients = (sum(os.times()[:2]) - clients_before) / (wall_after - wall_before)
         profile_text = await relay.call("profile_stop") if profile else ""
         for person in people:
@@ -326,7 +321,9 @@ async def one_run(size: int, clip: tuple[list[bytes], list[bytes]], *, window: f
         return Result(
             size=size,
             streams=streams,
-            cores=(cpu_after - cpu_before) / (wall_after - wall_before),
+            cores=(user_after + sys_after - user_before - sys_before) / (wall_after - wall_before),
+            system_share=(sys_after - sys_before)
+            / max(1e-9, user_after + sys_after - user_before - sys_before),
             latency_median_ms=statistics.median(latencies) if latencies else float("nan"),
             latency_p95_ms=latencies[int(len(latencies) * 0.95)] if latencies else float("nan"),
             late_first_frame_ms=first * 1000,
@@ -358,7 +355,7 @@ def main() -> None:
           f"keyframe {len(clip[1][0])} bytes; encoded in {time.monotonic() - started:.1f} s")
     print(f"{'people':>6} {'streams':>7} {'relay cores':>11} {'us/stream/s':>11} "
           f"{'streams/core':>12} {'fps/stream':>10} {'latency p50':>11} {'p95':>7} "
-          f"{'late 1st frame':>14} {'client cores':>12}")
+          f"{'late 1st frame':>14} {'client cores':>12} {'kernel':>6}")
     for size in args.sizes:
         results = []
         for run in range(args.runs):
@@ -373,7 +370,7 @@ def main() -> None:
               f"{streams / cores if cores else float('inf'):>12.0f} "
               f"{med('frames_per_stream_s'):>10.1f} {med('latency_median_ms'):>9.1f}ms "
               f"{med('latency_p95_ms'):>5.1f}ms {med('late_first_frame_ms'):>12.0f}ms "
-              f"{med('client_cores'):>12.2f}",
+              f"{med('client_cores'):>12.2f} {med('system_share'):>6.0%}",
               flush=True)
         for result in results:
             if result.profile:

@@ -8,29 +8,30 @@ that moves an internal fails there loudly instead of silently decoding, leaking 
 
 Hooks:
 
-- ``pass_through``: the receiver hands each reassembled *encoded* frame to a callback on the
-  event loop instead of a decoder thread.
-- ``low_latency_reassembly``: the receiver emits a video frame as soon as its last packet is in
-  (aiortc waits for the first packet of the next frame) and an audio frame at once (aiortc
-  holds four), so the relay adds no frame of delay.
-- ``on_keyframe_request``: a subscriber's PLI/FIR reaches the relay (aiortc would only set a flag
-  for an encoder that a relay does not run).
+- ``tap_packets``: the receiver hands each RTP packet (RTX undone) to the relay on the event
+  loop, and never assembles or decodes a frame.
+- ``cap_bitrate_estimates`` / ``send_bitrate_estimate``: the bitrate estimates (REMB) the relay
+  sends a publisher are capped by what anybody watches.
 - ``request_keyframe``: the relay sends a PLI to the publisher of a stream.
-- ``silence_sender``: cutting a subscriber off drops anything already in flight, including
-  packets kept for retransmission of the old stream.
+- ``ParkedTrack``, ``on_sender_start``, ``send_rtp_now``, ``note_sent``: a viewer's sender
+  sends nothing itself; the relay writes the forwarded packets to its transport, and the
+  sender's reports count them.
+- ``on_keyframe_request``, ``on_retransmit_request``, ``on_sender_rtcp``: a viewer's PLI/FIR,
+  NACK and reports reach the relay (aiortc would set a flag for an encoder the relay does not
+  run, and look lost packets up in a history the relay does not fill).
 - ``set_stream_id``: the msid stream of each forwarded track names its publisher, so a browser
   groups a person's audio and video into one ``MediaStream``.
 - ``restrict_codecs``: the answer to a publisher offers only codecs the relay can forward as is.
 - ``offered_addresses``: which local addresses aioice gathers host candidates on (it leaves out
   loopback, which tests and a laptop need).
 - ``ntp_time`` / ``ms_since_ntp_epoch``: the same clock readings as ``aiortc.clock``'s, without
-  building a ``datetime`` for each: the sender stamps every RTP packet it forwards with the
-  time, and that was a tenth of the relay's CPU in an 8-person room.
+  building a ``datetime`` for each (aiortc reads the clock for every packet).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import logging
 import queue
@@ -44,18 +45,19 @@ import aioice.ice
 import aiortc
 import aiortc.clock
 import aiortc.rtcrtpreceiver
-from aiortc import RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
-from aiortc.jitterbuffer import JitterFrame
-from aiortc.rtcrtpparameters import RTCRtpCodecParameters
-from aiortc.rtp import RtpPacket
-from aiortc.utils import uint16_add, uint16_gt
+from aiortc import RTCDtlsTransport, RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
+from aiortc.mediastreams import MediaStreamTrack
+from aiortc.rtcdtlstransport import State as DtlsState
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpSendParameters
+from aiortc.rtp import RTCP_PSFB_APP, RtcpPsfbPacket, RtpPacket, pack_remb_fci, unpack_remb_fci
+from pylibsrtp import SRTP_MAX_TRAILER_LEN
+from pylibsrtp._binding import ffi as srtp_ffi  # type: ignore[import-not-found]
+from pylibsrtp._binding import lib as srtp_lib
 
 logger = logging.getLogger(__name__)
 
 #: The aiortc release these hooks were written and tested against (pinned in pyproject.toml).
 AIORTC_VERSION = "1.16.0"
-
-FrameCallback = Callable[[RTCRtpCodecParameters, JitterFrame], None]
 
 _installed = False
 _original_decoder_worker = aiortc.rtcrtpreceiver.decoder_worker
@@ -114,172 +116,120 @@ def _set(obj: object, name: str, value: object) -> None:
     setattr(obj, name, value)
 
 
-# --- Receiving: encoded frames instead of decoded ones ----------------------------------------
+# --- Receiving: packets to the relay, no decoding ------------------------------------------
 
 
-class EncodedFrameSink:
+class EndSink:
     """Stands in for a receiver's decoder input queue (``queue.Queue``).
 
-    aiortc's receiver puts ``(codec, JitterFrame)`` on that queue from the event loop for a
-    decoder thread, and ``None`` when it stops. The sink hands both straight to the relay on the
-    event loop: no thread hop, no decoding.
+    aiortc's receiver puts ``(codec, JitterFrame)`` on that queue for a decoder thread, and
+    ``None`` when it stops. A tapped receiver never completes a frame (``PacketTap``), so only
+    the ``None`` arrives: the sink reports the end of the stream on the event loop.
     """
 
-    def __init__(self, on_frame: FrameCallback, on_end: Callable[[], None]) -> None:
-        self._on_frame = on_frame
+    def __init__(self, on_end: Callable[[], None]) -> None:
         self._on_end = on_end
         self._ended = False
 
-    def put(self, item: tuple[RTCRtpCodecParameters, JitterFrame] | None) -> None:
-        if item is None:
-            if not self._ended:
-                self._ended = True
-                self._on_end()
-            return
-        if not self._ended:
-            codec, frame = item
-            self._on_frame(codec, frame)
+    def put(self, item: object) -> None:
+        if item is None and not self._ended:
+            self._ended = True
+            self._on_end()
+
+
+class PacketTap:
+    """Stands in for a receiver's jitter buffer: hands every packet on, assembles nothing.
+
+    aiortc calls ``add(packet)`` on the event loop for each packet it accepted, after undoing
+    RTX (a retransmission arrives with its original SSRC and sequence number), after sending
+    its own NACKs to the publisher, and after depayloading (``packet._data``). It returns
+    ``(pli_flag, frame)``: never a frame, so nothing is ever decoded.
+    """
+
+    capacity = 512
+
+    def __init__(self, on_packet: Callable[[RtpPacket], None]) -> None:
+        self._on_packet = on_packet
+
+    def add(self, packet: RtpPacket) -> tuple[bool, None]:
+        self._on_packet(packet)
+        return False, None
 
 
 def _decoder_worker(
     loop: asyncio.AbstractEventLoop,
-    input_q: queue.Queue[Any] | EncodedFrameSink,
+    input_q: queue.Queue[Any] | EndSink,
     output_q: asyncio.Queue[Any],
     decode_error: threading.Event,
 ) -> None:
     # aiortc starts this in a thread for every receiver (looked up by name at ``receive()``).
-    # A pass-through receiver has nothing to decode, so its thread ends at once; every other
+    # A tapped receiver has nothing to decode, so its thread ends at once; every other
     # receiver in the process (e.g. test clients) decodes as usual.
-    if isinstance(input_q, EncodedFrameSink):
+    if isinstance(input_q, EndSink):
         return
     _original_decoder_worker(loop, input_q, output_q, decode_error)
 
 
-def pass_through(
-    receiver: RTCRtpReceiver, on_frame: FrameCallback, on_end: Callable[[], None]
+def tap_packets(
+    receiver: RTCRtpReceiver, on_packet: Callable[[RtpPacket], None], on_end: Callable[[], None]
 ) -> None:
-    """Make ``receiver`` hand encoded frames to ``on_frame`` instead of decoding them.
+    """Make ``receiver`` hand each RTP packet to ``on_packet`` instead of decoding frames.
 
-    ``on_frame(codec, frame)`` runs on the event loop for each reassembled frame
-    (``frame.data``: the depayloaded codec frame, ``frame.timestamp``: RTP timestamp relative
-    to the first frame); ``on_end()`` when the receiver stops. Must be called before the
-    receiver starts, i.e. before the answer that negotiates it is applied and connected.
+    ``on_packet(packet)`` runs on the event loop: ``packet.payload`` is the payload as sent
+    (VP8 payload descriptor included), a retransmitted packet comes with its original sequence
+    number. aiortc still keeps the receiver's statistics, receiver reports, NACKs and bitrate
+    estimate towards the publisher. ``on_end()`` runs when the receiver stops. Must be called
+    before the receiver starts, i.e. before the answer that negotiates it is applied.
     """
     install()
     if _require(receiver, "_RTCRtpReceiver__started"):
-        raise RuntimeError("pass_through() must be applied before the receiver starts")
-    _set(receiver, "_RTCRtpReceiver__decoder_queue", EncodedFrameSink(on_frame, on_end))
+        raise RuntimeError("tap_packets() must be applied before the receiver starts")
+    _set(receiver, "_RTCRtpReceiver__jitter_buffer", PacketTap(on_packet))
+    _set(receiver, "_RTCRtpReceiver__decoder_queue", EndSink(on_end))
 
 
-class FrameAssembler:
-    """Reassembles frames from RTP packets without waiting for the next frame.
+def cap_bitrate_estimates(receiver: RTCRtpReceiver, cap: Callable[[], int]) -> None:
+    """Lower every bitrate estimate (REMB) ``receiver`` sends its publisher to ``cap()``.
 
-    Same interface as aiortc's ``JitterBuffer`` as the receiver uses it
-    (``add(packet) -> (pli_flag, frame | None)`` and ``capacity``). Audio: one packet is one
-    frame. Video: a frame is complete when the packets from the one after the previous frame's
-    end up to a packet with the marker bit are all in; a retransmitted packet completes it
-    late. A frame still incomplete when a frame half a second newer has ended is given up
-    (reported with a PLI, as aiortc does).
+    aiortc's receiver tells the publisher how much it can receive; a browser publisher keeps
+    its upload under that figure. The relay also knows how much anybody watches.
     """
+    original: Callable[[Any], Coroutine[Any, Any, None]] = _require(receiver, "_send_rtcp")
 
-    capacity = 512
-    GIVE_UP_TICKS = 45_000  # half a second of the 90 kHz video clock
+    async def send_rtcp(packet: Any) -> None:
+        if isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:
+            with contextlib.suppress(ValueError):
+                bitrate, ssrcs = unpack_remb_fci(packet.fci)
+                packet.fci = pack_remb_fci(min(bitrate, cap()), ssrcs)
+        await original(packet)
 
-    def __init__(self, *, is_video: bool) -> None:
-        self._is_video = is_video
-        self._packets: dict[int, RtpPacket] = {}
-        self._start: int | None = None  # sequence number where the next frame starts
-
-    def add(self, packet: RtpPacket) -> tuple[bool, JitterFrame | None]:
-        data: bytes = packet._data  # type: ignore[attr-defined]
-        if not self._is_video:
-            return False, JitterFrame(data=data, timestamp=packet.timestamp)
-        seq = packet.sequence_number
-        if self._start is None:
-            self._start = seq
-        elif uint16_gt(self._start, seq):
-            return False, None  # late copy of a packet of a frame already emitted or given up
-        self._packets[seq] = packet
-        frame = self._take_frame()
-        if frame is not None or not packet.marker:
-            return False, frame
-        if len(self._packets) > self.capacity or self._stalled(packet):
-            self._skip_gap()
-            return True, self._take_frame()
-        return False, None
-
-    def _take_frame(self) -> JitterFrame | None:
-        start = self._start
-        if start is None or (first := self._packets.get(start)) is None:
-            return None
-        seq, packet, count = start, first, 0
-        while True:
-            if packet.timestamp != first.timestamp:
-                # The frame's marker packet never came but the next frame began: drop it.
-                self._drop(count)
-                return self._take_frame()
-            count += 1
-            if packet.marker:
-                parts = [self._packets.pop(uint16_add(start, i))._data for i in range(count)]  # type: ignore[attr-defined]
-                self._start = uint16_add(seq, 1)
-                return JitterFrame(data=b"".join(parts), timestamp=first.timestamp)
-            seq = uint16_add(seq, 1)
-            nxt = self._packets.get(seq)
-            if nxt is None:
-                return None
-            packet = nxt
-
-    def _drop(self, count: int) -> None:
-        assert self._start is not None
-        for i in range(count):
-            self._packets.pop(uint16_add(self._start, i), None)
-        self._start = uint16_add(self._start, count)
-
-    def _ordered(self) -> list[int]:
-        assert self._start is not None
-        start = self._start
-        return sorted(self._packets, key=lambda s: (s - start) & 0xFFFF)
-
-    def _stalled(self, newest: RtpPacket) -> bool:
-        oldest = self._packets[self._ordered()[0]]
-        return (newest.timestamp - oldest.timestamp) & 0xFFFFFFFF > self.GIVE_UP_TICKS
-
-    def _skip_gap(self) -> None:
-        """Drop what cannot complete and resume at the newest frame start.
-
-        Frames between a lost one and the next keyframe cannot be decoded by the viewers
-        anyway (the relay asks for that keyframe), so catching up beats delivering them late.
-        """
-        newest_start = None
-        for seq in self._ordered():
-            previous = self._packets.get(uint16_add(seq, -1))
-            if previous is not None and (
-                previous.marker or previous.timestamp != self._packets[seq].timestamp
-            ):
-                newest_start = seq
-        if newest_start is None:
-            self._packets.clear()
-            self._start = None
-            return
-        start = self._start
-        assert start is not None
-        keep_from = (newest_start - start) & 0xFFFF
-        for seq in list(self._packets):
-            if (seq - start) & 0xFFFF < keep_from:
-                del self._packets[seq]
-        self._start = newest_start
+    receiver._send_rtcp = send_rtcp  # type: ignore[method-assign]
 
 
-def low_latency_reassembly(receiver: RTCRtpReceiver) -> None:
-    """Replace the receiver's jitter buffer with a ``FrameAssembler``.
+def send_bitrate_estimate(
+    receiver: RTCRtpReceiver, bitrate: int
+) -> Coroutine[Any, Any, None] | None:
+    """A coroutine sending the publisher a REMB of ``bitrate`` for the stream ``receiver``
+    gets (goes through ``cap_bitrate_estimates``), or None before any packet."""
+    ssrc = media_ssrc(receiver)
+    rtcp_ssrc = _require(receiver, "_RTCRtpReceiver__rtcp_ssrc")
+    if ssrc is None or rtcp_ssrc is None:
+        return None
+    packet = RtcpPsfbPacket(fmt=RTCP_PSFB_APP, ssrc=rtcp_ssrc, media_ssrc=0,
+                            fci=pack_remb_fci(bitrate, [ssrc]))
+    send: Callable[[Any], Coroutine[Any, Any, None]] = _require(receiver, "_send_rtcp")
+    return send(packet)
 
-    aiortc's buffer releases a video frame only when a packet of the *next* frame arrives (one
-    frame interval late) and holds four audio frames (80 ms). The browsers at the other end
-    have jitter buffers of their own, so the relay forwards at once.
-    """
-    install()
-    kind = _require(receiver, "_RTCRtpReceiver__kind")
-    _set(receiver, "_RTCRtpReceiver__jitter_buffer", FrameAssembler(is_video=kind == "video"))
+
+def media_ssrc(receiver: RTCRtpReceiver) -> int | None:
+    """The SSRC the newest packets of ``receiver`` came with (not the RTX one), if any."""
+    rtx_ssrcs: dict[int, int] = _require(receiver, "_RTCRtpReceiver__rtx_ssrc")
+    sources = [
+        s for s in receiver.getSynchronizationSources() if s.source not in rtx_ssrcs
+    ]
+    if not sources:
+        return None
+    return max(sources, key=lambda s: s.timestamp).source
 
 
 def request_keyframe(receiver: RTCRtpReceiver) -> Coroutine[Any, Any, None] | None:
@@ -289,24 +239,62 @@ def request_keyframe(receiver: RTCRtpReceiver) -> Coroutine[Any, Any, None] | No
     one when a viewer needs a keyframe. The media SSRC is the one packets arrive with, not
     the retransmission (RTX) one.
     """
-    rtx_ssrcs: dict[int, int] = _require(receiver, "_RTCRtpReceiver__rtx_ssrc")
-    sources = [
-        s for s in receiver.getSynchronizationSources() if s.source not in rtx_ssrcs
-    ]
-    if not sources:
+    ssrc = media_ssrc(receiver)
+    if ssrc is None:
         return None
-    newest = max(sources, key=lambda s: s.timestamp)
     send_pli: Callable[[int], Coroutine[Any, Any, None]] = _require(
         receiver, "_send_rtcp_pli"
     )
-    return send_pli(newest.source)
+    return send_pli(ssrc)
 
 
-# --- Sending: encoded frames, keyframe requests, cutting off -----------------------------------
+# --- Sending: packets written by the relay, the sender's own loop parked ----------------------
 #
-# A sender given ``av.Packet``s instead of frames only packetises them (public behaviour of
-# ``RTCRtpSender``): the relay's tracks yield av.Packet with pts = RTP timestamp and
-# time_base = 1 / clock rate, so nothing is encoded.
+# A relay sender sends no frame of its own: the relay writes each forwarded packet to the
+# sender's transport itself (``send_rtp_now``). The sender still negotiates, sends its RTCP
+# (sender reports, from the counts ``note_sent`` keeps), and routes its viewer's RTCP to the
+# relay (NACK, PLI, receiver reports, bitrate estimates).
+
+
+class ParkedTrack(MediaStreamTrack):
+    """The track a relay sender holds: names the stream in the SDP (msid), yields nothing.
+
+    aiortc's sender loop waits on ``recv()`` for frames to encode; here it waits for good, at
+    no cost, until the sender stops (a track of None would make it poll every 20 ms).
+    """
+
+    def __init__(self, kind: str, track_id: str | None = None) -> None:
+        super().__init__()
+        self.kind = kind
+        self._track_id = track_id
+
+    @property
+    def id(self) -> str:
+        return self._track_id or super().id
+
+    async def recv(self) -> Any:
+        await asyncio.get_running_loop().create_future()
+
+
+def on_sender_start(
+    sender: RTCRtpSender, callback: Callable[[RTCRtpSendParameters], None]
+) -> None:
+    """Call ``callback(parameters)`` when ``sender`` starts (its transport is connected then).
+
+    The parameters are what the relay needs to write the viewer's packets: payload types
+    (``codecs``), the mid (``muxId``) and the header extension ids.
+    """
+    original: Callable[[RTCRtpSendParameters], Coroutine[Any, Any, None]] = _require(
+        sender, "send"
+    )
+
+    async def send(parameters: RTCRtpSendParameters) -> None:
+        started = _require(sender, "_RTCRtpSender__started")
+        await original(parameters)
+        if not started:
+            callback(parameters)
+
+    sender.send = send  # type: ignore[method-assign]
 
 
 def on_keyframe_request(sender: RTCRtpSender, callback: Callable[[], None]) -> None:
@@ -319,16 +307,110 @@ def on_keyframe_request(sender: RTCRtpSender, callback: Callable[[], None]) -> N
     sender._send_keyframe = callback  # type: ignore[method-assign]
 
 
-def silence_sender(sender: RTCRtpSender) -> None:
-    """Drop whatever ``sender`` would still send of its current track.
+def on_sender_rtcp(sender: RTCRtpSender, callback: Callable[[Any], None]) -> None:
+    """Show ``callback`` every RTCP packet the viewer sends about ``sender``'s stream.
 
-    With the track replaced by None and the relay track stopped, a frame the sender is already
-    waiting for would still go out, and a NACK from the viewer would make it retransmit packets
-    of the old stream from its history. The flag is the one the transceiver's negotiated
-    direction drives; the next answer that makes the sender active sets it again.
+    aiortc routes receiver reports, NACKs, PLIs and REMBs to the sender they name; the relay
+    reads them to see the viewer's link (loss, round trip, bitrate estimate).
     """
-    _set(sender, "_enabled", False)
-    _require(sender, "_RTCRtpSender__rtp_history").clear()
+    original: Callable[[Any], Coroutine[Any, Any, None]] = _require(
+        sender, "_handle_rtcp_packet"
+    )
+
+    async def handle(packet: Any) -> None:
+        callback(packet)
+        await original(packet)
+
+    sender._handle_rtcp_packet = handle  # type: ignore[method-assign]
+
+
+def on_retransmit_request(sender: RTCRtpSender, callback: Callable[[int], object]) -> None:
+    """Call ``callback(sequence_number)`` for each packet the viewer reports lost (NACK).
+
+    aiortc would look the packet up in the sender's own history, which the relay does not
+    fill: the relay serves it from the publisher's packet cache instead.
+    """
+    _require(sender, "_retransmit")
+
+    async def retransmit(sequence_number: int) -> None:
+        callback(sequence_number)
+
+    sender._retransmit = retransmit  # type: ignore[method-assign]
+
+
+def rtx_ssrc(sender: RTCRtpSender) -> int:
+    """The SSRC ``sender`` announced for retransmissions (RTX) in its offers."""
+    value: int = _require(sender, "_rtx_ssrc")
+    return value
+
+
+def note_sent(sender: RTCRtpSender, ntp: int, rtp_timestamp: int, octets: int) -> None:
+    """Count a packet the relay sent for ``sender``, for its sender reports (RFC 3550 6.4.1):
+    the viewer's browser lines up audio and video with them and measures the round trip."""
+    s: Any = sender
+    s._RTCRtpSender__ntp_timestamp = ntp
+    s._RTCRtpSender__rtp_timestamp = rtp_timestamp
+    s._RTCRtpSender__octet_count += octets
+    s._RTCRtpSender__packet_count += 1
+
+
+def check_sender(sender: RTCRtpSender) -> None:
+    """Fail loudly if ``note_sent`` would write attributes aiortc no longer reads."""
+    for name in ("ntp_timestamp", "rtp_timestamp", "octet_count", "packet_count"):
+        _require(sender, f"_RTCRtpSender__{name}")
+
+
+class DirectSend:
+    """The shortest path from an RTP packet to the wire, on one DTLS transport.
+
+    aiortc's path (``RTCDtlsTransport._send_rtp``) is five coroutines deep for one
+    ``sendto``, and pylibsrtp allocates a length cell for every packet; the relay sends every
+    packet to every viewer. ``send`` encrypts with the transport's own SRTP session (its
+    buffer, one length cell of ours) and sends on the datagram transport of the nominated ICE
+    pair (a plain socket, or aioice's TURN transport: both send synchronously).
+    """
+
+    def __init__(self, transport: RTCDtlsTransport) -> None:
+        self.transport = transport
+        self.length = srtp_ffi.new("int *")
+        self.session: Any = None
+        self.pair: Any = None
+
+    def send(self, data: bytes) -> bool:
+        """Encrypt and send one RTP packet now; False when it cannot be sent (not connected
+        yet, closed, or too long)."""
+        transport = self.transport
+        pair = transport.transport._connection._nominated.get(1)
+        if (
+            pair is not self.pair
+            or transport._tx_srtp is not self.session
+            or transport._state is not DtlsState.CONNECTED
+        ) and not self._renew(pair):
+            return False
+        size = len(data)
+        if size > self.room:
+            return False
+        self.buffer[0:size] = data
+        self.length[0] = size
+        if srtp_lib.srtp_protect(self.srtp, self.cdata, self.length) != 0:
+            return False
+        self.sendto(self.buffer[0:self.length[0]], self.addr)
+        return True
+
+    def _renew(self, pair: Any) -> bool:
+        transport = self.transport
+        self.pair = self.session = None
+        if transport._state is not DtlsState.CONNECTED or pair is None:
+            return False
+        session = transport._tx_srtp
+        self.srtp = _require(session, "_srtp")[0]
+        self.cdata = _require(session, "_cdata")
+        self.buffer = _require(session, "_buffer")
+        self.room = len(self.cdata) - SRTP_MAX_TRAILER_LEN
+        self.sendto = pair.protocol.transport.sendto
+        self.addr = pair.remote_addr
+        self.pair, self.session = pair, session
+        return True
 
 
 def set_stream_id(sender: RTCRtpSender, stream_id: str) -> None:

@@ -3,17 +3,17 @@
 Each participant has two peer connections to the relay (DESIGN.md section 6): a *publisher*
 connection on which the browser offers its microphone and camera, and a *subscriber* connection
 on which the relay offers the tracks the participant may receive and offers again whenever that
-set changes. Encoded frames from a publisher's receiver are fanned out, as they are, to one
-``RelayTrack`` per subscriber; the subscriber's sender only packetises them. Keyframe requests
-from viewers go on to the publisher. Cutting a subscriber off a source (a caucus it is not in)
-takes effect at once, without waiting for the browser's answer: no further RTP packet of that
-source leaves for that subscriber.
+set changes. Each RTP packet from a publisher's receiver is forwarded, as it came, to one
+``Egress`` per viewer (``rooms/media/packets.py``), which rewrites it into the viewer's stream.
+Keyframe requests from viewers go on to the publisher; their NACKs are answered from the
+publisher's packet cache. Cutting a subscriber off a source (a caucus it is not in) takes
+effect at once, without waiting for the browser's answer: no further RTP packet of that source
+leaves for that subscriber.
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import itertools
 import logging
@@ -21,10 +21,8 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from fractions import Fraction
 from typing import Any
 
-import av
 from aiortc import (
     RTCBundlePolicy,
     RTCConfiguration,
@@ -35,22 +33,24 @@ from aiortc import (
     RTCRtpTransceiver,
     RTCSessionDescription,
 )
-from aiortc.jitterbuffer import JitterFrame
-from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
-from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+from aiortc.rtp import RtpPacket
 from aiortc.sdp import candidate_from_sdp
 
 from rooms.media import aiortc_hooks as hooks
+from rooms.media.packets import (
+    Egress,
+    PacketCache,
+    abs_send_time,
+    read_picture_id,
+    vp8_keyframe_start,
+)
 from rooms.signalling import SignallingRefused
 
 logger = logging.getLogger(__name__)
 
 
-#: Codecs forwarded as they are: every browser decodes these, and aiortc packetises them.
+#: Codecs forwarded as they are: every browser decodes these.
 FORWARDED_CODECS = {"audio": {"audio/opus"}, "video": {"video/vp8"}}
-#: Frames a subscriber's track holds when its sender falls behind (about two seconds of
-#: video); past that it drops them and waits for a keyframe.
-MAX_QUEUED_FRAMES = 64
 #: Keyframe requests to one publisher are at least this far apart (seconds). Chromium's
 #: encoder ignores a request that comes within 300 ms of the one before (libwebrtc's
 #: ``EncoderRtcpFeedback``), so a request sent sooner would be lost. While any viewer still
@@ -61,98 +61,37 @@ KEYFRAME_REQUEST_INTERVAL = 0.4
 ANSWER_WAIT = 5.0
 
 
-def is_keyframe(kind: str, data: bytes) -> bool:
-    """Whether an encoded frame can be decoded on its own (VP8: bit 0 of the frame tag)."""
-    return kind == "audio" or (len(data) > 0 and data[0] & 0x01 == 0)
-
-
-class RelayTrack(MediaStreamTrack):
-    """What one subscriber's sender reads of one source: encoded frames as ``av.Packet``.
-
-    Holds frames until the sender takes them, starting at a keyframe so the viewer can decode
-    from the first frame it gets.
-    """
-
-    def __init__(self, source: SourceTrack) -> None:
-        super().__init__()
-        self.kind = source.kind
-        self.source = source
-        self._frames: collections.deque[av.Packet[Any]] = collections.deque()
-        self._waiter: asyncio.Future[None] | None = None
-        self._need_keyframe = True
-
-    @property
-    def id(self) -> str:
-        # The msid track id of the subscriber offer: the same for every viewer of a source.
-        return self.source.id
-
-    def push(self, packet: av.Packet[Any], keyframe: bool) -> bool:
-        """Queue a frame for the sender; return True while this track waits for a keyframe."""
-        if self.readyState != "live":
-            return False
-        if self._need_keyframe:
-            if not keyframe:
-                return True
-            self._need_keyframe = False
-        if len(self._frames) >= MAX_QUEUED_FRAMES:
-            self.restart()  # the source asks its publisher for a keyframe (``on_frame``)
-            return self._need_keyframe
-        self._frames.append(packet)
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
-        return False
-
-    def restart(self) -> None:
-        """Forget queued frames and resume at the next keyframe."""
-        self._frames.clear()
-        self._need_keyframe = self.kind == "video"
-
-    async def recv(self) -> av.Packet[Any]:
-        while not self._frames:
-            if self.readyState != "live":
-                raise MediaStreamError
-            self._waiter = asyncio.get_running_loop().create_future()
-            await self._waiter
-            self._waiter = None
-            if self.readyState != "live":
-                # Cut off while the sender waited: hand it an empty packet, which a silenced
-                # sender drops (see ``Subscriber.detach``), so its loop stays usable.
-                return av.Packet(b"")
-        return self._frames.popleft()
-
-    def stop(self) -> None:
-        super().stop()
-        self._frames.clear()
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
-
-
 @dataclass(eq=False)
 class SourceTrack:
-    """One track a publisher sends, fanned out to the ``RelayTrack`` of each viewer."""
+    """One track a publisher sends, forwarded packet by packet to the ``Egress`` of each viewer."""
 
     publisher: int
     kind: str
     receiver: RTCRtpReceiver
     id: str
-    outlets: list[RelayTrack] = field(default_factory=list)
+    outlets: list[Egress] = field(default_factory=list)
+    cache: PacketCache = field(default_factory=PacketCache)
     ended: bool = False
-    frames: int = 0
+    packets: int = 0
+    octets: int = 0
     _keyframe_requested: float = -1e9
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
-    def on_frame(self, codec: RTCRtpCodecParameters, frame: JitterFrame) -> None:
-        self.frames += 1
+    def on_packet(self, packet: RtpPacket) -> None:
+        self.packets += 1
+        self.octets += len(packet.payload)
+        self.cache.put(packet)
         if not self.outlets:
             return
-        data = frame.data
-        packet = av.Packet(data)
-        packet.pts = frame.timestamp
-        packet.time_base = Fraction(1, codec.clockRate)
-        keyframe = is_keyframe(self.kind, data)
+        payload = packet.payload
+        video = self.kind == "video"
+        keyframe = video and vp8_keyframe_start(payload)
+        picture_id = read_picture_id(payload) if video else None
+        ntp = hooks.ntp_time()
+        stamp = abs_send_time(ntp)
         waiting = False
         for outlet in self.outlets:
-            waiting |= outlet.push(packet, keyframe)
+            waiting |= outlet.forward(packet, keyframe, ntp, stamp, picture_id)
         if waiting:
             self.request_keyframe()
 
@@ -163,7 +102,7 @@ class SourceTrack:
         """Ask the publisher for a keyframe, unless the last request is too recent.
 
         A request held back here is not lost: the outlets that wait for a keyframe make the
-        next frame ask again (``on_frame``).
+        next packet ask again (``on_packet``).
         """
         if self.kind != "video" or self.ended:
             return
@@ -174,6 +113,9 @@ class SourceTrack:
         if coroutine is None:
             return  # nothing received yet: the first frame a publisher sends is a keyframe
         self._keyframe_requested = now
+        self._spawn(coroutine)
+
+    def _spawn(self, coroutine: Awaitable[None]) -> None:
         task = asyncio.ensure_future(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -194,7 +136,8 @@ class Slot:
     """One m-line of a subscriber connection: a source's track, or idle for reuse."""
 
     transceiver: RTCRtpTransceiver
-    track: RelayTrack | None = None
+    egress: Egress
+    source: SourceTrack | None = None
     last_source: str | None = None
     fresh: bool = False  # attached since the last answer: wants a keyframe once active
 
@@ -216,16 +159,15 @@ class Subscriber:
 
     def detach(self, slot: Slot) -> None:
         """Stop forwarding to ``slot`` now; it stays negotiated (idle) until the next offer."""
-        track = slot.track
-        if track is None:
+        source = slot.source
+        if source is None:
             return
-        hooks.silence_sender(slot.sender)
-        slot.sender.replaceTrack(None)
         with contextlib.suppress(ValueError):
-            track.source.outlets.remove(track)
-        track.stop()
-        slot.track = None
-        slot.last_source = track.source.id
+            source.outlets.remove(slot.egress)
+        slot.egress.unbind()
+        slot.sender.replaceTrack(hooks.ParkedTrack(slot.transceiver.kind))
+        slot.source = None
+        slot.last_source = source.id
         slot.fresh = False
         slot.transceiver.direction = "inactive"
 
@@ -309,8 +251,7 @@ class MediaRelay:
             receiver=receiver,
             id=f"u{publisher.user_id}-{transceiver.kind}-{next(self._ids)}-{uuid.uuid4().hex[:8]}",
         )
-        hooks.low_latency_reassembly(receiver)
-        hooks.pass_through(receiver, source.on_frame, lambda: self._end_source(source))
+        hooks.tap_packets(receiver, source.on_packet, lambda: self._end_source(source))
         publisher.tracks[receiver] = source
 
     def _end_source(self, source: SourceTrack) -> None:
@@ -318,12 +259,11 @@ class MediaRelay:
         if source.ended:
             return
         source.end()
-        for outlet in list(source.outlets):
-            for subscriber in self._subscribers.values():
-                for slot in subscriber.slots:
-                    if slot.track is outlet:
-                        subscriber.detach(slot)
-                        subscriber.dirty = True
+        for subscriber in self._subscribers.values():
+            for slot in subscriber.slots:
+                if slot.source is source:
+                    subscriber.detach(slot)
+                    subscriber.dirty = True
         source.outlets.clear()
 
     def _notify_tracks(self, user_id: int) -> None:
@@ -366,10 +306,10 @@ class MediaRelay:
         wanted_ids = {t.id for t in wanted}
         changed = subscriber.dirty
         for slot in subscriber.slots:
-            if slot.track is not None and slot.track.source.id not in wanted_ids:
+            if slot.source is not None and slot.source.id not in wanted_ids:
                 subscriber.detach(slot)
                 changed = True
-        attached = {s.track.source.id for s in subscriber.slots if s.track is not None}
+        attached = {s.source.id for s in subscriber.slots if s.source is not None}
         return [t for t in wanted if t.id not in attached], changed
 
     async def _renegotiate(self, subscriber: Subscriber) -> tuple[str, dict[str, int]] | None:
@@ -392,18 +332,18 @@ class MediaRelay:
         for source in to_add:
             self._attach(subscriber, pc, source)
         for slot in subscriber.slots:
-            slot.transceiver.direction = "sendonly" if slot.track is not None else "inactive"
+            slot.transceiver.direction = "sendonly" if slot.source is not None else "inactive"
         offer = await pc.createOffer()
         with hooks.offered_addresses(self._media_addresses):
             await pc.setLocalDescription(offer)
         subscriber.stable.clear()
         subscriber.dirty = False
-        tracks = {s.track.id: s.track.source.publisher for s in subscriber.slots if s.track}
+        tracks = {s.source.id: s.source.publisher for s in subscriber.slots if s.source}
         return pc.localDescription.sdp, tracks
 
     def _attach(self, subscriber: Subscriber, pc: RTCPeerConnection, source: SourceTrack) -> None:
         idle = [
-            s for s in subscriber.slots if s.track is None and s.transceiver.kind == source.kind
+            s for s in subscriber.slots if s.source is None and s.transceiver.kind == source.kind
         ]
         slot = next((s for s in idle if s.last_source == source.id), idle[0] if idle else None)
         if slot is None:
@@ -416,20 +356,31 @@ class MediaRelay:
                     or c.mimeType.lower() == f"{source.kind}/rtx"
                 ]
             )
-            slot = Slot(transceiver)
-            hooks.on_keyframe_request(transceiver.sender, lambda: self._viewer_wants_keyframe(slot))
+            slot = self._new_slot(transceiver)
             subscriber.slots.append(slot)
-        track = RelayTrack(source)
         hooks.set_stream_id(slot.sender, f"odr-user-{source.publisher}")
-        slot.sender.replaceTrack(track)
-        slot.track = track
+        slot.sender.replaceTrack(hooks.ParkedTrack(source.kind, source.id))
+        slot.source = source
         slot.fresh = True
-        source.outlets.append(track)
+        slot.egress.bind(source, source.cache)
+        source.outlets.append(slot.egress)
 
-    @staticmethod
-    def _viewer_wants_keyframe(slot: Slot) -> None:
-        if slot.track is not None:
-            slot.track.source.request_keyframe()
+    def _new_slot(self, transceiver: RTCRtpTransceiver) -> Slot:
+        sender = transceiver.sender
+        slot = Slot(transceiver, Egress(sender, transceiver.kind))
+
+        def wants_keyframe() -> None:
+            if slot.source is not None:
+                slot.source.request_keyframe()
+
+        def started(parameters: Any) -> None:
+            slot.egress.start(parameters)
+            wants_keyframe()  # the first keyframe may have gone by before the link was up
+
+        hooks.on_keyframe_request(sender, wants_keyframe)
+        hooks.on_sender_start(sender, started)
+        hooks.on_retransmit_request(sender, slot.egress.retransmit)
+        return slot
 
     async def subscribe_answer(self, user_id: int, sdp: str) -> None:
         """Apply the participant's answer to the latest subscriber offer.
@@ -449,10 +400,11 @@ class MediaRelay:
         await self._apply_early_candidates(user_id, "subscribe", pc)
         subscriber.stable.set()
         for slot in subscriber.slots:
-            if slot.fresh and slot.track is not None:
+            if slot.fresh and slot.source is not None:
                 slot.fresh = False
-                slot.track.restart()
-                slot.track.source.request_keyframe()
+                slot.egress.restart()
+                if slot.egress.started:  # else the sender's start asks (``_new_slot``)
+                    slot.source.request_keyframe()
 
     # --- ICE, leaving, closing ---------------------------------------------------------------
 
@@ -579,7 +531,7 @@ class MediaRelay:
             "subscribers": len(self._subscribers),
             "sources": sum(len(p.live_tracks()) for p in self._publishers.values()),
             "forwarded": sum(
-                1 for s in self._subscribers.values() for slot in s.slots if slot.track
+                1 for s in self._subscribers.values() for slot in s.slots if slot.source
             ),
             "tasks": len(self._tasks),
         }

@@ -14,7 +14,6 @@ import aioice.ice
 import aiortc
 import aiortc.clock
 import aiortc.rtcrtpreceiver
-import av
 import pytest
 from aiortc import (
     RTCConfiguration,
@@ -23,10 +22,7 @@ from aiortc import (
     RTCRtpSender,
     RTCSessionDescription,
 )
-from aiortc.jitterbuffer import JitterFrame
-from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtcrtpparameters import (
-    RTCRtcpParameters,
     RTCRtpCodecParameters,
     RTCRtpDecodingParameters,
     RTCRtpReceiveParameters,
@@ -34,11 +30,17 @@ from aiortc.rtcrtpparameters import (
     RTCRtpSendParameters,
 )
 from aiortc.rtp import (
+    RTCP_PSFB_APP,
     RTCP_PSFB_FIR,
     RTCP_PSFB_PLI,
+    RTCP_RTPFB_NACK,
     RtcpPacket,
     RtcpPsfbPacket,
+    RtcpReceiverInfo,
+    RtcpRrPacket,
+    RtcpRtpfbPacket,
     RtpPacket,
+    unpack_remb_fci,
 )
 
 from rooms.media import aiortc_hooks as hooks
@@ -114,101 +116,151 @@ def test_the_fast_clock_reads_what_aiortc_s_clock_reads() -> None:
     assert abs((stamp - aiortc.clock.current_datetime()).total_seconds()) < 0.1
 
 
-def test_pass_through_hands_encoded_frames_to_the_loop_and_ends() -> None:
+def test_tap_packets_hands_over_each_packet_rtx_undone_and_ends() -> None:
     async def scenario() -> None:
         transport = FakeTransport()
         receiver = RTCRtpReceiver("video", transport)  # type: ignore[arg-type]
-        frames: list[tuple[str, JitterFrame]] = []
+        packets: list[RtpPacket] = []
         ended: list[bool] = []
         receiver._track = aiortc.rtcrtpreceiver.RemoteStreamTrack(kind="video")
-        hooks.pass_through(receiver, lambda c, f: frames.append((c.mimeType, f)),
-                           lambda: ended.append(True))
-        await receiver.receive(RTCRtpReceiveParameters(codecs=[VP8]))
+        hooks.tap_packets(receiver, packets.append, lambda: ended.append(True))
+        await receiver.receive(RTCRtpReceiveParameters(
+            codecs=[VP8, RTX],
+            encodings=[RTCRtpDecodingParameters(
+                ssrc=1234, payloadType=96, rtx=RTCRtpRtxParameters(ssrc=5678))],
+        ))
         with pytest.raises(RuntimeError):
-            hooks.pass_through(receiver, lambda c, f: None, lambda: None)
+            hooks.tap_packets(receiver, packets.append, lambda: None)
+        assert decoder_threads() == 0  # a tapped receiver's decoder thread ended at once
         await receiver._handle_rtp_packet(
-            vp8_packet(1, 1000, marker=True, start=True, data=b"\x10key"), arrival_time_ms=0)
+            vp8_packet(1, 1000, marker=False, start=True, data=b"\x10ab"), arrival_time_ms=0)
+        # Packet 2 is lost, then comes back as RTX (RFC 4588: the original sequence number
+        # leads the payload).
+        rtx = RtpPacket(payload_type=97, sequence_number=70, timestamp=1000, ssrc=5678,
+                        payload=b"\x00\x02" + b"\x00cd")
         await receiver._handle_rtp_packet(
-            vp8_packet(2, 4000, marker=True, start=True, data=b"\x11delta"), arrival_time_ms=0)
-        # aiortc's own buffer emits a frame once the next one starts: the first is out.
-        assert [(m, f.data, f.timestamp) for m, f in frames] == [("video/VP8", b"\x10key", 0)]
-        assert receiver._track._queue.empty()  # nothing decoded
+            vp8_packet(3, 1000, marker=True, start=False, data=b"ef"), arrival_time_ms=0)
+        await receiver._handle_rtp_packet(rtx, arrival_time_ms=0)
+        assert [(p.sequence_number, p.ssrc, p.payload) for p in packets] == [
+            (1, 1234, b"\x10\x10ab"), (3, 1234, b"\x00ef"), (2, 1234, b"\x00cd")]
+        assert receiver._track._queue.empty()  # nothing assembled, nothing decoded
         await receiver.stop()
         assert ended == [True]
 
     run(scenario)
 
 
-def test_low_latency_reassembly_emits_a_frame_on_its_last_packet() -> None:
+def decoder_threads() -> int:
+    import threading
+
+    return sum(1 for t in threading.enumerate() if t.name.endswith("-decoder") and t.is_alive())
+
+
+def test_bitrate_estimates_to_the_publisher_are_capped() -> None:
     async def scenario() -> None:
-        receiver = RTCRtpReceiver("video", FakeTransport())  # type: ignore[arg-type]
+        transport = FakeTransport()
+        receiver = RTCRtpReceiver("video", transport)  # type: ignore[arg-type]
         receiver._track = aiortc.rtcrtpreceiver.RemoteStreamTrack(kind="video")
-        frames: list[JitterFrame] = []
-        hooks.low_latency_reassembly(receiver)
-        hooks.pass_through(receiver, lambda c, f: frames.append(f), lambda: None)
-        await receiver.receive(RTCRtpReceiveParameters(codecs=[VP8]))
+        receiver._set_rtcp_ssrc(42)
+        cap = [300_000]
+        hooks.tap_packets(receiver, lambda p: None, lambda: None)
+        hooks.cap_bitrate_estimates(receiver, lambda: cap[0])
+        assert hooks.send_bitrate_estimate(receiver, 1_000_000) is None  # nothing received
+        await receiver.receive(RTCRtpReceiveParameters(
+            codecs=[VP8], encodings=[RTCRtpDecodingParameters(ssrc=1234, payloadType=96)]))
         await receiver._handle_rtp_packet(
-            vp8_packet(10, 1000, marker=False, start=True, data=b"\x10ab"), arrival_time_ms=0)
-        assert frames == []
-        await receiver._handle_rtp_packet(
-            vp8_packet(11, 1000, marker=True, start=False, data=b"cd"), arrival_time_ms=0)
-        assert [f.data for f in frames] == [b"\x10abcd"]
+            vp8_packet(1, 0, marker=True, start=True, data=b"\x10k"), arrival_time_ms=0)
+        for bitrate in (1_000_000, 200_000):
+            coroutine = hooks.send_bitrate_estimate(receiver, bitrate)
+            assert coroutine is not None
+            await coroutine
+        rembs = [unpack_remb_fci(p.fci) for p in transport.rtcp()
+                 if isinstance(p, RtcpPsfbPacket) and p.fmt == RTCP_PSFB_APP]
+        assert [(round(b, -3), ssrcs) for b, ssrcs in rembs] == [
+            (300_000, [1234]), (200_000, [1234])]
         await receiver.stop()
 
     run(scenario)
 
 
-def frame_packets(seq: int, timestamp: int, parts: list[bytes]) -> list[RtpPacket]:
-    packets = []
-    for i, part in enumerate(parts):
-        packet = RtpPacket(payload_type=96, marker=int(i == len(parts) - 1),
-                           sequence_number=(seq + i) & 0xFFFF, timestamp=timestamp)
-        packet._data = part  # type: ignore[attr-defined]
-        packets.append(packet)
-    return packets
+def test_a_viewer_s_reports_and_nacks_reach_the_relay() -> None:
+    async def scenario() -> None:
+        sender = RTCRtpSender("video", FakeTransport())  # type: ignore[arg-type]
+        seen: list[Any] = []
+        nacked: list[int] = []
+        hooks.on_sender_rtcp(sender, seen.append)
+        hooks.on_retransmit_request(sender, nacked.append)
+        hooks.check_sender(sender)
+        report = RtcpRrPacket(ssrc=9, reports=[RtcpReceiverInfo(
+            ssrc=sender._ssrc, fraction_lost=26, packets_lost=3, highest_sequence=100,
+            jitter=0, lsr=0, dlsr=0)])
+        nack = RtcpRtpfbPacket(fmt=RTCP_RTPFB_NACK, ssrc=9, media_ssrc=sender._ssrc)
+        nack.lost = [17, 18]
+        for packet in (report, nack):
+            await sender._handle_rtcp_packet(packet)
+        assert seen == [report, nack]
+        assert nacked == [17, 18]
+        assert hooks.rtx_ssrc(sender) == sender._rtx_ssrc != sender._ssrc
+
+    run(scenario)
 
 
-def feed(assembler: hooks.FrameAssembler, packets: list[RtpPacket]) -> list[bytes]:
-    out = []
-    for packet in packets:
-        _, frame = assembler.add(packet)
-        if frame is not None:
-            out.append(frame.data)
-    return out
+def test_the_relay_writes_a_parked_sender_s_packets_and_its_reports_count_them() -> None:
+    """Over a real loopback connection: the sender's own loop sends nothing, the packets
+    written with DirectSend arrive (decrypted) and the sender reports count them."""
 
+    async def scenario() -> None:
+        offerer = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        answerer = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        started: list[RTCRtpSendParameters] = []
+        arrived: list[bytes] = []
+        try:
+            track = hooks.ParkedTrack("video", "named-track")
+            sender = offerer.addTrack(track)
+            hooks.on_sender_start(sender, started.append)
+            with hooks.offered_addresses(["127.0.0.1"]):
+                await offerer.setLocalDescription(await offerer.createOffer())
+            assert "named-track" in offerer.localDescription.sdp
+            await answerer.setRemoteDescription(offerer.localDescription)
+            with hooks.offered_addresses(["127.0.0.1"]):
+                await answerer.setLocalDescription(await answerer.createAnswer())
+            transport: Any = answerer.getTransceivers()[0].receiver.transport
 
-def test_frame_assembler_in_order_reordered_and_retransmitted() -> None:
-    assembler = hooks.FrameAssembler(is_video=True)
-    f1 = frame_packets(65534, 0, [b"a", b"b", b"c"])  # wraps the sequence number
-    f2 = frame_packets(1, 3000, [b"d", b"e"])
-    assert feed(assembler, f1) == [b"abc"]
-    assert feed(assembler, [f2[1]]) == []  # first packet late
-    assert feed(assembler, [f2[0]]) == [b"de"]
-    f3 = frame_packets(3, 6000, [b"f", b"g"])
-    f4 = frame_packets(5, 9000, [b"h"])
-    assert feed(assembler, [f3[0], f4[0]]) == []  # f3's last packet lost, f4 waits
-    assert feed(assembler, [f3[1]]) == [b"fg"]  # retransmitted
-    assert feed(assembler, [f4[0]]) == [b"h"]
-    assert feed(assembler, f3[:1]) == []  # a late copy of an emitted frame is ignored
+            async def record(data: bytes, arrival_time_ms: int) -> None:
+                if not 192 <= data[1] <= 223:
+                    arrived.append(data)
 
+            transport._handle_rtp_data = record
+            await offerer.setRemoteDescription(answerer.localDescription)
+            for _ in range(500):
+                if started:
+                    break
+                await asyncio.sleep(0.01)
+            assert len(started) == 1 and started[0].muxId == "0"
+            await asyncio.sleep(0.1)
+            assert arrived == []  # the parked sender sends nothing of its own
+            direct = hooks.DirectSend(sender.transport)
+            pt = started[0].codecs[0].payloadType
+            assert pt is not None
+            for seq in range(3):
+                packet = RtpPacket(payload_type=pt, sequence_number=seq, timestamp=90 * seq,
+                                   ssrc=sender._ssrc, payload=b"\x10\x00" + bytes(100))
+                assert direct.send(packet.serialize())
+                hooks.note_sent(sender, hooks.ntp_time(), 90 * seq, 102)
+            for _ in range(200):
+                if len(arrived) == 3:
+                    break
+                await asyncio.sleep(0.01)
+            assert [RtpPacket.parse(d).sequence_number for d in arrived] == [0, 1, 2]
+            stats = [s for s in (await sender.getStats()).values() if s.type == "outbound-rtp"]
+            assert (stats[0].packetsSent, stats[0].bytesSent) == (3, 306)
+            await offerer.close()
+            assert not direct.send(b"\x80" + bytes(20))  # closed: nothing sent, no error
+        finally:
+            await offerer.close()
+            await answerer.close()
 
-def test_frame_assembler_gives_up_on_a_frame_that_cannot_complete() -> None:
-    assembler = hooks.FrameAssembler(is_video=True)
-    assert feed(assembler, frame_packets(100, 0, [b"a"])) == [b"a"]
-    lost = frame_packets(101, 3000, [b"b", b"c"])
-    feed(assembler, lost[1:])  # the frame's first packet never comes
-    out: list[bytes] = []
-    pli = False
-    for n in range(1, 20):
-        for packet in frame_packets(102 + n, 3000 + n * 3000, [bytes([n])]):
-            flag, frame = assembler.add(packet)
-            pli = pli or flag
-            if frame is not None:
-                out.append(frame.data)
-    assert pli
-    assert out and out[-1] == bytes([19])
-    audio = hooks.FrameAssembler(is_video=False)
-    assert feed(audio, frame_packets(7, 0, [b"x"])) == [b"x"]
+    run(scenario)
 
 
 def test_request_keyframe_sends_a_pli_for_the_media_ssrc() -> None:
@@ -217,7 +269,7 @@ def test_request_keyframe_sends_a_pli_for_the_media_ssrc() -> None:
         receiver = RTCRtpReceiver("video", transport)  # type: ignore[arg-type]
         receiver._track = aiortc.rtcrtpreceiver.RemoteStreamTrack(kind="video")
         receiver._set_rtcp_ssrc(42)
-        hooks.pass_through(receiver, lambda c, f: None, lambda: None)
+        hooks.tap_packets(receiver, lambda p: None, lambda: None)
         assert hooks.request_keyframe(receiver) is None  # nothing received yet
         await receiver.receive(RTCRtpReceiveParameters(
             codecs=[VP8, RTX],
@@ -245,67 +297,6 @@ def test_keyframe_requests_from_viewers_reach_the_callback() -> None:
             await sender._handle_rtcp_packet(
                 RtcpPsfbPacket(fmt=fmt, ssrc=1, media_ssrc=sender._ssrc))
         assert calls == [1, 1]
-
-    run(scenario)
-
-
-class PacketTrack(MediaStreamTrack):
-    """Yields pre-encoded packets; when stopped while waited on, an empty one (as RelayTrack)."""
-
-    def __init__(self, kind: str) -> None:
-        super().__init__()
-        self.kind = kind
-        self.queue: asyncio.Queue[av.Packet[Any]] = asyncio.Queue()
-
-    async def recv(self) -> av.Packet[Any]:
-        if self.readyState != "live":
-            raise MediaStreamError
-        return await self.queue.get()
-
-    def put(self, data: bytes, pts: int, clock: int) -> None:
-        packet = av.Packet(data)
-        packet.pts = pts
-        from fractions import Fraction
-
-        packet.time_base = Fraction(1, clock)
-        self.queue.put_nowait(packet)
-
-
-@pytest.mark.parametrize("kind", ["audio", "video"])
-def test_a_silenced_sender_sends_nothing_more_of_its_old_track(kind: str) -> None:
-    async def scenario() -> None:
-        transport = FakeTransport()
-        codec = OPUS if kind == "audio" else VP8
-        clock = codec.clockRate
-        track = PacketTrack(kind)
-        sender = RTCRtpSender(track, transport)  # type: ignore[arg-type]
-        await sender.send(RTCRtpSendParameters(codecs=[codec], rtcp=RTCRtcpParameters(cname="x")))
-        track.put(b"\x10" * 50, 0, clock)  # passed through as is: no encoder involved
-        for _ in range(50):
-            if transport.rtp():
-                break
-            await asyncio.sleep(0.01)
-        sent = transport.rtp()
-        assert len(sent) == 1 and sent[0].payload.endswith(b"\x10" * 50)
-        # Cut off: silence, replace, stop; the sender is waiting on the track meanwhile.
-        hooks.silence_sender(sender)
-        sender.replaceTrack(None)
-        track.put(b"", 3000, clock)  # what RelayTrack hands a waiting sender when stopped
-        track.stop()
-        await asyncio.sleep(0.1)
-        await sender._retransmit(sent[0].sequence_number)  # a NACK for the old stream
-        assert len(transport.rtp()) == 1
-        # The sender's loop survived and can carry another track once enabled again.
-        other = PacketTrack(kind)
-        sender.replaceTrack(other)
-        sender._enabled = True
-        other.put(b"\x10" * 20, 6000, clock)
-        for _ in range(50):
-            if len(transport.rtp()) > 1:
-                break
-            await asyncio.sleep(0.01)
-        assert len(transport.rtp()) == 2
-        await sender.stop()
 
     run(scenario)
 
