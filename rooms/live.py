@@ -40,6 +40,7 @@ class MediaRelay(Protocol):
     """What the rooms need of the media relay (``rooms.media.MediaRelay``)."""
 
     on_publisher_tracks: Callable[[int], Awaitable[None]] | None
+    on_link: Callable[[int, bool], Awaitable[None]] | None
 
     async def publish(self, user_id: int, offer_sdp: str) -> str: ...
 

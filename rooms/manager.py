@@ -24,6 +24,7 @@ class RoomManager:
         self.rooms: dict[int, LiveRoom] = {}
         if relay is not None:
             relay.on_publisher_tracks = self._publisher_tracks
+            relay.on_link = self._link
         if services.cluster is not None:
             services.cluster.holders["room"] = Holder(held=lambda: list(self.rooms),
                                                       lost=self._moved)
@@ -92,6 +93,13 @@ class RoomManager:
         for live in list(self.rooms.values()):
             if user_id in live.seats:
                 await live.publisher_changed(user_id)
+
+    async def _link(self, user_id: int, video_paused: bool) -> None:
+        """Tell a viewer that the relay holds video back from its weak link, or sends it again
+        (the page says so: otherwise frozen pictures look like a fault)."""
+        for live in list(self.rooms.values()):
+            if (seat := live.seats.get(user_id)) is not None:
+                seat.send({"type": "media.link", "video": "paused" if video_paused else "sent"})
 
     async def close(self) -> None:
         for live in list(self.rooms.values()):

@@ -50,6 +50,13 @@ function channelName(id, state) {
   return names.length ? `${S.caucus}: ${names.join(", ")}` : S.caucus;
 }
 
+// The relay holds video back while this browser's link cannot carry it (rooms/media/links.py).
+function onLink(paused) {
+  el.conn.textContent = paused ? S.connected_weak : S.connected;
+  el.conn.classList.toggle("room-weak", paused);
+  alertUser(paused ? S.video_paused_weak : S.video_back);
+}
+
 function alertUser(text, { sound = false } = {}) {
   const item = document.createElement("p");
   item.className = "room-alert";
@@ -201,6 +208,7 @@ async function handle(message) {
       if (room.pub) await room.pub.setRemoteDescription({ type: "answer", sdp: message.sdp });
       return undefined;
     case "subscribe.offer": return onSubscribeOffer(message);
+    case "media.link": return onLink(message.video === "paused");
     case "error":
       if (message.code === "media_unavailable") {
         if (!room.mediaUnavailable) alertUser(S.no_video_server);

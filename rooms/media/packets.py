@@ -128,6 +128,7 @@ class Egress:
         self.waiting = True  # for the first packet (video: of a keyframe)
         self.paused = False
         self.sent_bytes = 0
+        self._rate_mark = 0
         self.retransmitted = 0
         self._started = False
         self._ssrc = sender._ssrc
@@ -186,6 +187,12 @@ class Egress:
     def unbind(self) -> None:
         self.source = self.cache = None
         self.waiting = True
+
+    def take_rate(self, interval: float) -> float:
+        """Bits per second sent since the last call, ``interval`` seconds ago."""
+        rate = (self.sent_bytes - self._rate_mark) * 8 / interval
+        self._rate_mark = self.sent_bytes
+        return rate
 
     def restart(self) -> None:
         """Forward again from the next keyframe (audio: the next packet)."""

@@ -33,10 +33,18 @@ from aiortc import (
     RTCRtpTransceiver,
     RTCSessionDescription,
 )
-from aiortc.rtp import RtpPacket
+from aiortc.rtp import (
+    RTCP_PSFB_APP,
+    RtcpPsfbPacket,
+    RtcpRrPacket,
+    RtcpSrPacket,
+    RtpPacket,
+    unpack_remb_fci,
+)
 from aiortc.sdp import candidate_from_sdp
 
 from rooms.media import aiortc_hooks as hooks
+from rooms.media.links import LinkMonitor
 from rooms.media.packets import (
     Egress,
     PacketCache,
@@ -59,6 +67,17 @@ FORWARDED_CODECS = {"audio": {"audio/opus"}, "video": {"video/vp8"}}
 KEYFRAME_REQUEST_INTERVAL = 0.4
 #: How long a new subscriber offer waits for the answer to the previous one (seconds).
 ANSWER_WAIT = 5.0
+#: How often the relay looks at every viewer's link and every publisher's cap (seconds).
+LINK_CHECK_INTERVAL = 0.5
+#: The most a publisher's video may take (bit/s), by how many people see it in full: one
+#: viewer may show it large, eight people see small tiles; nobody watching: keep it alive at
+#: a trickle, ready for the next viewer. A browser publisher keeps under the REMB it is sent.
+PUBLISH_CAPS = {0: 150_000, 1: 1_500_000, 2: 1_200_000, 3: 1_000_000}
+PUBLISH_CAP_MANY = 600_000
+
+
+def publish_cap(viewers: int) -> int:
+    return PUBLISH_CAPS.get(viewers, PUBLISH_CAP_MANY)
 
 
 @dataclass(eq=False)
@@ -74,6 +93,7 @@ class SourceTrack:
     ended: bool = False
     packets: int = 0
     octets: int = 0
+    cap: int = PUBLISH_CAPS[1]  # the bitrate estimates sent to the publisher are capped here
     _keyframe_requested: float = -1e9
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
@@ -97,6 +117,14 @@ class SourceTrack:
 
     def end(self) -> None:
         self.ended = True
+
+    def set_cap(self, viewers: int) -> None:
+        """Cap the publisher's bitrate for ``viewers`` who see this video; a lower cap goes
+        out at once (aiortc's own estimates go out about once a second)."""
+        cap = publish_cap(viewers)
+        lower, self.cap = cap < self.cap, cap
+        if lower and (coroutine := hooks.send_bitrate_estimate(self.receiver, cap)):
+            self._spawn(coroutine)
 
     def request_keyframe(self) -> None:
         """Ask the publisher for a keyframe, unless the last request is too recent.
@@ -156,6 +184,8 @@ class Subscriber:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     stable: asyncio.Event = field(default_factory=asyncio.Event)
     dirty: bool = False  # a track was cut off outside a negotiation: the next call re-offers
+    link: LinkMonitor = field(default_factory=LinkMonitor)
+    last_estimate: object = None
 
     def detach(self, slot: Slot) -> None:
         """Stop forwarding to ``slot`` now; it stays negotiated (idle) until the next offer."""
@@ -197,6 +227,10 @@ class MediaRelay:
         self._tasks: set[asyncio.Task[None]] = set()
         self._ids = itertools.count(1)
         self.on_publisher_tracks: Callable[[int], Awaitable[None]] | None = None
+        #: Called with (user_id, video_paused) when the relay holds video back from a viewer
+        #: whose link cannot carry it, and when it sends video again.
+        self.on_link: Callable[[int, bool], Awaitable[None]] | None = None
+        self._link_task: asyncio.Task[None] | None = None
 
     # --- Publishing ----------------------------------------------------------------------------
 
@@ -252,6 +286,8 @@ class MediaRelay:
             id=f"u{publisher.user_id}-{transceiver.kind}-{next(self._ids)}-{uuid.uuid4().hex[:8]}",
         )
         hooks.tap_packets(receiver, source.on_packet, lambda: self._end_source(source))
+        if source.kind == "video":
+            hooks.cap_bitrate_estimates(receiver, lambda: source.cap)
         publisher.tracks[receiver] = source
 
     def _end_source(self, source: SourceTrack) -> None:
@@ -356,16 +392,18 @@ class MediaRelay:
                     or c.mimeType.lower() == f"{source.kind}/rtx"
                 ]
             )
-            slot = self._new_slot(transceiver)
+            slot = self._new_slot(subscriber, transceiver)
             subscriber.slots.append(slot)
         hooks.set_stream_id(slot.sender, f"odr-user-{source.publisher}")
         slot.sender.replaceTrack(hooks.ParkedTrack(source.kind, source.id))
         slot.source = source
         slot.fresh = True
         slot.egress.bind(source, source.cache)
+        slot.egress.paused = source.kind == "video" and subscriber.link.video_paused
         source.outlets.append(slot.egress)
+        self._watch_links()
 
-    def _new_slot(self, transceiver: RTCRtpTransceiver) -> Slot:
+    def _new_slot(self, subscriber: Subscriber, transceiver: RTCRtpTransceiver) -> Slot:
         sender = transceiver.sender
         slot = Slot(transceiver, Egress(sender, transceiver.kind))
 
@@ -380,7 +418,68 @@ class MediaRelay:
         hooks.on_keyframe_request(sender, wants_keyframe)
         hooks.on_sender_start(sender, started)
         hooks.on_retransmit_request(sender, slot.egress.retransmit)
+        hooks.on_sender_rtcp(sender, lambda packet: self._viewer_report(subscriber, slot, packet))
         return slot
+
+    # --- Viewers' links and publishers' caps --------------------------------------------------
+
+    @staticmethod
+    def _viewer_report(subscriber: Subscriber, slot: Slot, packet: Any) -> None:
+        """Feed a viewer's RTCP about one of its streams to its ``LinkMonitor``."""
+        if isinstance(packet, RtcpRrPacket | RtcpSrPacket):
+            ssrc = slot.sender._ssrc
+            for block in packet.reports:
+                if block.ssrc != ssrc:
+                    continue
+                rtt = None
+                # A held-back stream's sender reports are old: only a flowing one's time it.
+                if block.lsr and slot.source is not None and not slot.egress.paused:
+                    arrival = (hooks.ntp_time() >> 16) & 0xFFFFFFFF
+                    rtt = ((arrival - block.lsr - block.dlsr) & 0xFFFFFFFF) / 65536
+                subscriber.link.report(block.fraction_lost / 256, rtt)
+        elif isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:
+            with contextlib.suppress(ValueError):
+                bitrate, ssrcs = unpack_remb_fci(packet.fci)
+                if packet is not subscriber.last_estimate:  # once, not once per sender named
+                    subscriber.last_estimate = packet
+                    subscriber.link.estimate(bitrate, ssrcs)
+
+    def _watch_links(self) -> None:
+        if self._link_task is None or self._link_task.done():
+            self._link_task = asyncio.ensure_future(self._check_links())
+
+    async def _check_links(self) -> None:
+        while self._subscribers:
+            await asyncio.sleep(LINK_CHECK_INTERVAL)
+            try:
+                self.check_links(LINK_CHECK_INTERVAL)
+            except Exception:
+                logger.exception("media relay: link check failed")
+
+    def check_links(self, interval: float) -> None:
+        """Hold video back from viewers whose link cannot carry it, or send it again; cap each
+        publisher's video by how many see it."""
+        for subscriber in list(self._subscribers.values()):
+            video = [s for s in subscriber.slots if s.source is not None and s.egress.video]
+            rates = {s.sender._ssrc: s.egress.take_rate(interval) for s in video}
+            if not video and not subscriber.link.video_paused:
+                continue
+            decision = subscriber.link.decide(rates)
+            if decision is None:
+                continue
+            logger.info("media: video to user %s %s (%s)", subscriber.user_id,
+                        "held back" if decision else "sent again", subscriber.link.reason)
+            for slot in video:
+                slot.egress.paused = decision
+                if not decision and slot.source is not None:
+                    slot.egress.restart()
+                    slot.source.request_keyframe()
+            if (callback := self.on_link) is not None:
+                self._spawn(callback(subscriber.user_id, decision))
+        for publisher in self._publishers.values():
+            for source in publisher.live_tracks():
+                if source.kind == "video":
+                    source.set_cap(sum(1 for e in source.outlets if not e.paused))
 
     async def subscribe_answer(self, user_id: int, sdp: str) -> None:
         """Apply the participant's answer to the latest subscriber offer.
@@ -486,6 +585,8 @@ class MediaRelay:
         for user_id in list(self._subscribers.keys() | self._publishers.keys()):
             await self.remove(user_id)
         tasks = list(self._tasks)
+        if self._link_task is not None:
+            tasks.append(self._link_task)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

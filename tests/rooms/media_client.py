@@ -24,6 +24,7 @@ from aiortc import (
     VideoStreamTrack,
 )
 from aiortc.mediastreams import AudioStreamTrack, MediaStreamError
+from aiortc.rtp import RtpPacket
 
 from rooms.media import aiortc_hooks
 
@@ -125,6 +126,10 @@ class MediaClient:
     frames: Counter[str] = field(default_factory=Counter)
     first_frame_at: dict[str, float] = field(default_factory=dict)
     tracks: dict[str, int] = field(default_factory=dict)
+    # The newest sequence number per SSRC, and retransmissions: (RTX SSRC, original seq).
+    last_seq: dict[int, int] = field(default_factory=dict)
+    retransmissions: list[tuple[int, int]] = field(default_factory=list)
+    rtx_payload_types: set[int] = field(default_factory=set)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _hooked: bool = False
 
@@ -152,6 +157,7 @@ class MediaClient:
         self.ssrc_owner = ssrc_sources(sdp, tracks)
         self.offered_ssrcs = all_ssrcs(sdp)
         self.ssrc_kind |= ssrc_kinds(sdp)
+        self.rtx_payload_types = {int(pt) for pt in re.findall(r"^a=rtpmap:(\d+) rtx/", sdp, re.M)}
         await self.subscriber.setRemoteDescription(RTCSessionDescription(sdp, "offer"))
         self._hook_transport()
         answer = await self.subscriber.createAnswer()
@@ -180,7 +186,15 @@ class MediaClient:
         original = transport._handle_rtp_data
 
         async def counting(data: bytes, arrival_time_ms: int) -> None:
-            self.packets_by_ssrc[int.from_bytes(data[8:12], "big")] += 1
+            ssrc = int.from_bytes(data[8:12], "big")
+            self.packets_by_ssrc[ssrc] += 1
+            if data[1] & 0x7F in self.rtx_payload_types:
+                # RFC 4588: the original sequence number leads the payload (after any header
+                # extensions, which RtpPacket.parse skips).
+                self.retransmissions.append((ssrc, int.from_bytes(
+                    RtpPacket.parse(data).payload[:2], "big")))
+            else:
+                self.last_seq[ssrc] = int.from_bytes(data[2:4], "big")
             await original(data, arrival_time_ms)
 
         transport._handle_rtp_data = counting

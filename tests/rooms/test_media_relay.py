@@ -11,8 +11,10 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from aiortc import RTCPeerConnection
+from aiortc.rtp import RTCP_PSFB_APP, RtcpPsfbPacket, unpack_remb_fci
 
 from rooms.media import MediaRelay
+from rooms.media.relay import PUBLISH_CAPS
 from tests.rooms.media_client import MediaClient, eventually
 
 A, B, C, D = 1, 2, 3, 4
@@ -134,6 +136,17 @@ def test_cut_off_subscriber_receives_no_packets_then_resumes() -> None:
     run(scenario)
 
 
+def ignore_bitrate_estimates(client: MediaClient) -> None:
+    sender = next(s for s in client.publisher.getSenders() if s.kind == "video")
+    original = sender._handle_rtcp_packet
+
+    async def handle(packet: Any) -> None:
+        if not (isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP):
+            await original(packet)
+
+    sender._handle_rtcp_packet = handle  # type: ignore[method-assign]
+
+
 def watch_keyframe_requests(client: MediaClient, ignore: int = 0) -> list[float]:
     """Record when ``client``'s video sender is asked for a keyframe (PLI/FIR); the first
     ``ignore`` requests are dropped, as Chromium drops one within 300 ms of the last."""
@@ -194,6 +207,9 @@ def test_late_subscriber_gets_video_when_the_publisher_ignores_a_keyframe_reques
             await eventually(lambda: b.frames["red"] >= 30, what="B sees A")
 
             keyframe_requests = watch_keyframe_requests(a, ignore=1)
+            # aiortc's encoder starts over with a keyframe when told a new bitrate: keep the
+            # relay's estimates from making the keyframe this test waits for.
+            ignore_bitrate_estimates(a)
             await publish(relay, d)
             await receive(relay, d, {A})
             # aiortc's own encoder makes a keyframe only every 3000 frames or when asked.
@@ -292,5 +308,76 @@ def test_many_joins_and_leaves_leak_nothing() -> None:
         finally:
             await relay.close()
             await host.close()
+
+    run(scenario)
+
+
+def test_a_viewer_s_nack_is_answered_from_the_cache_not_by_the_publisher() -> None:
+    async def scenario() -> None:
+        relay = new_relay()
+        a, b = MediaClient(A, "red"), MediaClient(B, "green")
+        try:
+            await publish(relay, a)
+            await receive(relay, b, {A})
+            await eventually(lambda: b.frames["red"] >= 10, what="B sees A")
+            video_sender = next(s for s in a.publisher.getSenders() if s.kind == "video")
+            asked: list[int] = []
+            original = video_sender._retransmit
+
+            async def recording(seq: int) -> None:
+                asked.append(seq)
+                await original(seq)
+
+            video_sender._retransmit = recording  # type: ignore[method-assign,assignment]
+            keyframe_requests = watch_keyframe_requests(a)
+            ssrc = next(s for s, kind in b.ssrc_kind.items()
+                        if kind == "video" and s in b.last_seq)
+            lost = (b.last_seq[ssrc] - 2) & 0xFFFF
+            receiver = next(t.receiver for t in b.subscriber.getTransceivers()
+                            if t.kind == "video")
+            await receiver._send_rtcp_nack(ssrc, [lost])
+            await eventually(lambda: any(seq == lost for _, seq in b.retransmissions),
+                             within=3, what="the retransmission")
+            rtx_ssrc = next(s for s, seq in b.retransmissions if seq == lost)
+            assert rtx_ssrc != ssrc  # as RTX (RFC 4588), on its own SSRC
+            await asyncio.sleep(0.3)  # room for a request to the publisher, were one made
+            assert asked == [] and keyframe_requests == []
+        finally:
+            await relay.close()
+            for client in (a, b):
+                await client.close()
+
+    run(scenario)
+
+
+def test_the_publisher_s_bitrate_is_capped_by_who_watches() -> None:
+    async def scenario() -> None:
+        relay = new_relay()
+        a, b = MediaClient(A, "red"), MediaClient(B, "green")
+        try:
+            await publish(relay, a)
+            video_sender = next(s for s in a.publisher.getSenders() if s.kind == "video")
+            estimates: list[int] = []
+            original = video_sender._handle_rtcp_packet
+
+            async def recording(packet: Any) -> None:
+                if isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:
+                    estimates.append(unpack_remb_fci(packet.fci)[0])
+                await original(packet)
+
+            video_sender._handle_rtcp_packet = recording  # type: ignore[method-assign]
+            await receive(relay, b, {A})
+            await eventually(lambda: b.frames["red"] >= 10, what="B sees A")
+            await eventually(lambda: len(estimates) >= 2, within=10, what="estimates")
+            assert max(estimates) <= PUBLISH_CAPS[1] * 1.01
+            # Nobody watches any more: the cap drops to a trickle at once.
+            await receive(relay, b, set())
+            count = len(estimates)
+            await eventually(lambda: len(estimates) > count, within=3, what="a lower cap")
+            assert estimates[-1] <= PUBLISH_CAPS[0] * 1.01
+        finally:
+            await relay.close()
+            for client in (a, b):
+                await client.close()
 
     run(scenario)
