@@ -49,7 +49,15 @@ from aiortc import RTCDtlsTransport, RTCRtpReceiver, RTCRtpSender, RTCRtpTransce
 from aiortc.mediastreams import MediaStreamTrack
 from aiortc.rtcdtlstransport import State as DtlsState
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpSendParameters
-from aiortc.rtp import RTCP_PSFB_APP, RtcpPsfbPacket, RtpPacket, pack_remb_fci, unpack_remb_fci
+from aiortc.rtp import (
+    RTCP_PSFB_APP,
+    RtcpPsfbPacket,
+    RtcpSenderInfo,
+    RtcpSrPacket,
+    RtpPacket,
+    pack_remb_fci,
+    unpack_remb_fci,
+)
 from pylibsrtp import SRTP_MAX_TRAILER_LEN
 from pylibsrtp._binding import ffi as srtp_ffi  # type: ignore[import-not-found]
 from pylibsrtp._binding import lib as srtp_lib
@@ -354,9 +362,32 @@ def note_sent(sender: RTCRtpSender, ntp: int, rtp_timestamp: int, octets: int) -
     s._RTCRtpSender__packet_count += 1
 
 
+async def send_sender_report(sender: RTCRtpSender, clock_rate: int) -> None:
+    """Send a sender report now, as aiortc's RTCP loop does every second or so.
+
+    The relay wants one right behind a probe of the viewer's link: the viewer's answer to it
+    tells how long it queued behind the probe. It is stamped now, its RTP timestamp carried
+    on from the last packet's at ``clock_rate`` (RFC 3550 6.4.1 allows any instant).
+    """
+    s: Any = sender
+    ntp = ntp_time()
+    elapsed = ((ntp - s._RTCRtpSender__ntp_timestamp) * clock_rate) >> 32
+    rtp_timestamp = (s._RTCRtpSender__rtp_timestamp + max(0, elapsed)) & 0xFFFFFFFF
+    report = RtcpSrPacket(ssrc=sender._ssrc, sender_info=RtcpSenderInfo(
+        ntp_timestamp=ntp, rtp_timestamp=rtp_timestamp,
+        packet_count=s._RTCRtpSender__packet_count & 0xFFFFFFFF,
+        octet_count=s._RTCRtpSender__octet_count & 0xFFFFFFFF))
+    # What aiortc notes of its own reports, to time the round trip in its statistics.
+    s._RTCRtpSender__lsr = (ntp >> 16) & 0xFFFFFFFF
+    s._RTCRtpSender__lsr_time = time.time()
+    send: Callable[[list[Any]], Coroutine[Any, Any, None]] = _require(sender, "_send_rtcp")
+    await send([report])
+
+
 def check_sender(sender: RTCRtpSender) -> None:
     """Fail loudly if ``note_sent`` would write attributes aiortc no longer reads."""
-    for name in ("ntp_timestamp", "rtp_timestamp", "octet_count", "packet_count"):
+    for name in ("ntp_timestamp", "rtp_timestamp", "octet_count", "packet_count", "lsr",
+                 "lsr_time"):
         _require(sender, f"_RTCRtpSender__{name}")
 
 

@@ -45,9 +45,11 @@ class PacketCache:
 
     def __init__(self) -> None:
         self._slots: list[RtpPacket | None] = [None] * CACHE_SIZE
+        self.newest: RtpPacket | None = None
 
     def put(self, packet: RtpPacket) -> None:
         self._slots[packet.sequence_number % CACHE_SIZE] = packet
+        self.newest = packet
 
     def get(self, sequence_number: int) -> RtpPacket | None:
         packet = self._slots[sequence_number % CACHE_SIZE]
@@ -180,6 +182,10 @@ class Egress:
     def started(self) -> bool:
         return self._started
 
+    @property
+    def clock_rate(self) -> int:
+        return self._clock
+
     def bind(self, source: object, cache: PacketCache) -> None:
         self.source, self.cache = source, cache
         self.waiting = True
@@ -236,14 +242,32 @@ class Egress:
 
     def retransmit(self, out_seq: int) -> bool:
         """Send again the packet the viewer knows as ``out_seq`` (its NACK), from the cache."""
-        if self.cache is None or self.waiting or self.paused or not self._started:
+        if self.waiting or self.paused:
             return False
-        seq = (out_seq - self._seq_offset) & 0xFFFF
-        if (seq - self._first_seq) & 0xFFFF >= 0x8000:
-            return False
-        packet = self.cache.get(seq)
+        return self._resend(out_seq) > 0
+
+    @property
+    def can_probe(self) -> bool:
+        return self._rtx_pt is not None and self._last_seq >= 0 and self.cache is not None
+
+    def probe(self) -> int:
+        """Send the source's newest packet as RTX under the sequence number the viewer got
+        last, which the viewer drops as a copy: padding to measure its link with while video
+        is held back. Returns the bytes sent."""
+        if not self.can_probe or self.cache is None or (packet := self.cache.newest) is None:
+            return 0
+        return self._resend(self._last_seq, packet)
+
+    def _resend(self, out_seq: int, packet: RtpPacket | None = None) -> int:
+        if self.cache is None or not self._started:
+            return 0
         if packet is None:
-            return False
+            seq = (out_seq - self._seq_offset) & 0xFFFF
+            if (seq - self._first_seq) & 0xFFFF >= 0x8000:
+                return 0
+            packet = self.cache.get(seq)
+            if packet is None:
+                return 0
         out_ts = (packet.timestamp + self._ts_offset) & 0xFFFFFFFF
         payload = packet.payload
         picture_id = read_picture_id(payload) if self.video else None
@@ -259,9 +283,9 @@ class Egress:
                               RTX_OSN.pack(out_seq) + payload, stamp)
             self._rtx_seq = (self._rtx_seq + 1) & 0xFFFF
         if not self._out.send(data):
-            return False
+            return 0
         self.retransmitted += 1
-        return True
+        return len(data)
 
     def _begin(self, packet: RtpPacket, picture_id: PictureId | None) -> None:
         """Start a run at ``packet``: the viewer's numbering carries on from what it last got."""

@@ -44,7 +44,7 @@ from aiortc.rtp import (
 from aiortc.sdp import candidate_from_sdp
 
 from rooms.media import aiortc_hooks as hooks
-from rooms.media.links import LinkMonitor
+from rooms.media.links import PROBE_SECONDS, LinkMonitor
 from rooms.media.packets import (
     Egress,
     PacketCache,
@@ -74,6 +74,8 @@ LINK_CHECK_INTERVAL = 0.5
 #: a trickle, ready for the next viewer. A browser publisher keeps under the REMB it is sent.
 PUBLISH_CAPS = {0: 150_000, 1: 1_500_000, 2: 1_200_000, 3: 1_000_000}
 PUBLISH_CAP_MANY = 600_000
+#: How fast a probe of a viewer's link sends (bit/s): the video it was sent, within these.
+PROBE_MIN_RATE, PROBE_MAX_RATE = 300_000, 1_500_000
 
 
 def publish_cap(viewers: int) -> int:
@@ -431,18 +433,41 @@ class MediaRelay:
             for block in packet.reports:
                 if block.ssrc != ssrc:
                     continue
-                rtt = None
+                rtt = sent_at = None
                 # A held-back stream's sender reports are old: only a flowing one's time it.
                 if block.lsr and slot.source is not None and not slot.egress.paused:
-                    arrival = (hooks.ntp_time() >> 16) & 0xFFFFFFFF
-                    rtt = ((arrival - block.lsr - block.dlsr) & 0xFFFFFFFF) / 65536
-                subscriber.link.report(block.fraction_lost / 256, rtt)
+                    # RFC 3550 6.4.1: LSR is the (middle of the) NTP time of the sender
+                    # report, i.e. when it was sent; DLSR how long the viewer held it.
+                    since_report = (((hooks.ntp_time() >> 16) - block.lsr) & 0xFFFFFFFF) / 65536
+                    rtt = since_report - block.dlsr / 65536
+                    sent_at = time.monotonic() - since_report
+                subscriber.link.report(block.fraction_lost / 256, rtt, sent_at)
         elif isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:
             with contextlib.suppress(ValueError):
                 bitrate, ssrcs = unpack_remb_fci(packet.fci)
                 if packet is not subscriber.last_estimate:  # once, not once per sender named
                     subscriber.last_estimate = packet
                     subscriber.link.estimate(bitrate, ssrcs)
+
+    def _probe(self, subscriber: Subscriber, video: list[Slot]) -> int:
+        """Send PROBE_SECONDS of the viewer's video rate as padding (``Egress.probe``) at once
+        (the link's queue spreads it out), then a sender report on each flowing stream: the
+        first report the viewer answers after it shows whether the padding queued. Returns
+        the bytes sent."""
+        rate = max(PROBE_MIN_RATE, min(PROBE_MAX_RATE, subscriber.link.video_rate))
+        budget = rate * PROBE_SECONDS / 8
+        probing = [s.egress for s in video if s.egress.can_probe]
+        sent = 0
+        while probing and sent < budget:
+            sent_now = sum(egress.probe() for egress in probing)
+            if not sent_now:
+                break
+            sent += sent_now
+        if sent:
+            for slot in subscriber.slots:
+                if slot.source is not None and not slot.egress.paused and slot.egress.started:
+                    self._spawn(hooks.send_sender_report(slot.sender, slot.egress.clock_rate))
+        return sent
 
     def _watch_links(self) -> None:
         if self._link_task is None or self._link_task.done():
@@ -464,18 +489,28 @@ class MediaRelay:
             rates = {s.sender._ssrc: s.egress.take_rate(interval) for s in video}
             if not video and not subscriber.link.video_paused:
                 continue
-            decision = subscriber.link.decide(rates)
-            if decision is None:
+            action = subscriber.link.decide(rates)
+            if action == "probe" and not self._probe(subscriber, video):
+                subscriber.link.resume()  # nothing to probe with: try the video itself
+                action = "resume"
+            if action is None:
                 continue
-            logger.info("media: video to user %s %s (%s)", subscriber.user_id,
-                        "held back" if decision else "sent again", subscriber.link.reason)
+            if action == "hold":
+                logger.debug("media: video to user %s: still held back", subscriber.user_id)
+                continue
+            logger.info("media: video to user %s: %s (%s, %.0f kbit/s)", subscriber.user_id,
+                        action, subscriber.link.reason, subscriber.link.video_rate / 1000)
+            if action == "probe":
+                continue
+
+            paused = action == "pause"
             for slot in video:
-                slot.egress.paused = decision
-                if not decision and slot.source is not None:
+                slot.egress.paused = paused
+                if not paused and slot.source is not None:
                     slot.egress.restart()
                     slot.source.request_keyframe()
             if (callback := self.on_link) is not None:
-                self._spawn(callback(subscriber.user_id, decision))
+                self._spawn(callback(subscriber.user_id, paused))
         for publisher in self._publishers.values():
             for source in publisher.live_tracks():
                 if source.kind == "video":
