@@ -103,10 +103,11 @@ test: venv frontend system-deps
 # when CI=true); outside CI a failure only warns. `make run` needs the DejaVu fonts (Kazakh
 # letters in the agreement PDF); the tests also need Chromium for the browser tests and poppler's
 # pdfsig and NSS's certutil to check signatures independently (they skip when these are missing).
+# iproute2 (ip, tc) builds the weak link of tests/rooms/test_weak_link.py.
 RUN_PACKAGES := fonts-dejavu-core
-SYSTEM_PACKAGES := $(RUN_PACKAGES) chromium poppler-utils libnss3-tools
+SYSTEM_PACKAGES := $(RUN_PACKAGES) chromium poppler-utils libnss3-tools iproute2
 HAVE_FONTS := [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ]
-HAVE_TEST_TOOLS := $(HAVE_FONTS) && command -v chromium && command -v pdfsig && command -v certutil
+HAVE_TEST_TOOLS := $(HAVE_FONTS) && command -v chromium && command -v pdfsig && command -v certutil && command -v tc
 
 # $(call apt_install,CHECK,PACKAGES): install PACKAGES unless the shell test CHECK passes.
 define apt_install

@@ -196,12 +196,49 @@ def tap_packets(
     _set(receiver, "_RTCRtpReceiver__decoder_queue", EndSink(on_end))
 
 
+class GroupedBitrateSamples:
+    """Feeds aiortc's receive-side bitrate estimator one sample per burst instead of per packet.
+
+    The estimator (a port of libwebrtc's abs-send-time one) looks at packets in groups sent
+    within 5 ms of each other (a frame's packets), and only at each group's size, last send
+    time and last arrival; per packet it was a fifth of the relay's CPU. This adds up a
+    group and hands it over when the next group starts (one group late: 5 to 33 ms).
+    """
+
+    GROUP_TICKS = 5 * (1 << 18) // 1000  # 5 ms in abs-send-time units (6.18 fixed point)
+
+    def __init__(self, estimator: Any) -> None:
+        self._estimator = estimator
+        self._first = self._last = self._arrival = self._size = self._ssrc = 0
+        self._open = False
+
+    def add(self, *, abs_send_time: int, arrival_time_ms: int, payload_size: int,
+            ssrc: int) -> tuple[int, list[int]] | None:
+        result = None
+        if self._open and (
+            (abs_send_time - self._first) & 0xFFFFFF >= self.GROUP_TICKS or ssrc != self._ssrc
+        ):
+            result = self._estimator.add(abs_send_time=self._last, arrival_time_ms=self._arrival,
+                                         payload_size=self._size, ssrc=self._ssrc)
+            self._open = False
+        if not self._open:
+            self._first, self._size, self._ssrc, self._open = abs_send_time, 0, ssrc, True
+        self._last, self._arrival = abs_send_time, arrival_time_ms
+        self._size += payload_size
+        return result
+
+
 def cap_bitrate_estimates(receiver: RTCRtpReceiver, cap: Callable[[], int]) -> None:
-    """Lower every bitrate estimate (REMB) ``receiver`` sends its publisher to ``cap()``.
+    """Lower every bitrate estimate (REMB) ``receiver`` sends its publisher to ``cap()``,
+    and feed its estimator by bursts (``GroupedBitrateSamples``).
 
     aiortc's receiver tells the publisher how much it can receive; a browser publisher keeps
     its upload under that figure. The relay also knows how much anybody watches.
     """
+    estimator = _require(receiver, "_RTCRtpReceiver__remote_bitrate_estimator")
+    if estimator is not None:
+        _set(receiver, "_RTCRtpReceiver__remote_bitrate_estimator",
+             GroupedBitrateSamples(estimator))
     original: Callable[[Any], Coroutine[Any, Any, None]] = _require(receiver, "_send_rtcp")
 
     async def send_rtcp(packet: Any) -> None:

@@ -351,3 +351,25 @@ def test_offered_addresses_choose_host_candidates() -> None:
             use_ipv4=True, use_ipv6=False)
 
     run(scenario)
+
+
+def test_grouped_bitrate_samples_estimate_what_per_packet_samples_estimate() -> None:
+    from aiortc.rate import RemoteBitrateEstimator
+
+    def estimate(grouped: bool) -> int | None:
+        estimator: Any = RemoteBitrateEstimator()
+        feed = hooks.GroupedBitrateSamples(estimator) if grouped else estimator
+        newest = None
+        for frame in range(30 * 8):  # 8 s of 30 fps, three 830-byte packets a frame
+            sent_ms = frame * 1000 / 30
+            for i in range(3):
+                at = sent_ms + i * 0.5
+                remb = feed.add(abs_send_time=int(at * (1 << 18) / 1000) & 0xFFFFFF,
+                                arrival_time_ms=int(at + 20), payload_size=830, ssrc=7)
+                if remb is not None:
+                    newest = remb[0]
+        return newest
+
+    per_packet, grouped = estimate(False), estimate(True)
+    assert per_packet is not None and grouped is not None
+    assert abs(grouped - per_packet) / per_packet < 0.2, (grouped, per_packet)
