@@ -1,13 +1,20 @@
-"""Benchmark of the media relay (rooms.media.MediaRelay): CPU, latency, late joiner.
+"""Benchmark of the media relay (rooms.media.MediaRelay): CPU, latency, late join, rejoin.
 
 Rooms of 3, 5 and 8 participants each publish VP8 640x480 at 30 fps and receive everyone else
-(n * (n - 1) forwarded video streams). The clips are encoded once before the run and sent as
-packets, so the clients cost little; clients do not decode (they count frames and read the send
-time appended to each frame), except the late joiner, who decodes to time its first picture.
+(n * (n - 1) forwarded video streams); ``--rooms`` runs that many such rooms on the relay at
+once. The clips are encoded once before the run and sent as packets, so the clients cost
+little; clients do not decode (they count frames and read the send time appended to each
+frame), except the late joiner and the rejoiner, who decode to time their first picture.
 The relay runs in its own process, whose CPU time (os.times) is the figure.
 
     .venv/bin/python bench/relay_bench.py                 # 3, 5, 8 participants, 3 runs each
     .venv/bin/python bench/relay_bench.py --sizes 8 --runs 1 --profile
+    .venv/bin/python bench/relay_bench.py --sizes 3 --rooms 10      # ten 3-person rooms at once
+
+After the measured window, a late joiner subscribes to one participant, and one participant
+rejoins (both connections anew, as a reloaded page does): the time to their first decoded
+picture is printed. Targets (issue 12): 400 streams per core for 8-person rooms, p99 latency
+under 5 ms, late joiner under 300 ms, rejoin under 1 s.
 
 Prints, per room size, the median over the runs.
 """
@@ -146,6 +153,9 @@ async def serve(conn: Connection) -> None:
             conn.send(await relay.publish(*args))
         elif command == "set_sources":
             conn.send(await relay.set_sources(*args))
+        elif command == "remove":
+            await relay.remove(*args)
+            conn.send(None)
         elif command == "answer":
             await relay.subscribe_answer(*args)
             conn.send(None)
@@ -277,24 +287,36 @@ class Result:
     cores: float
     latency_median_ms: float
     latency_p95_ms: float
+    latency_p99_ms: float
     late_first_frame_ms: float
+    rejoin_first_frame_ms: float
     frames_per_stream_s: float
     client_cores: float
     system_share: float
     profile: str = ""
 
 
+async def first_picture(person: Participant, since: float) -> float:
+    """Milliseconds from ``since`` to ``person``'s first decoded picture (NaN after 10 s)."""
+    while person.first_decoded is None and time.monotonic() - since < 10:  # noqa: ASYNC110
+        await asyncio.sleep(0.005)
+    return ((person.first_decoded or float("nan")) - since) * 1000
+
+
 async def one_run(size: int, clip: tuple[list[bytes], list[bytes]], *, window: float,
-                  profile: bool, loop: str) -> Result:
+                  profile: bool, loop: str, rooms: int = 1) -> Result:
     relay = RelayHandle(loop)
-    people = [Participant(i + 1, clip) for i in range(size)]
+    groups = [[Participant(r * 100 + i + 1, clip) for i in range(size)] for r in range(rooms)]
+    people = [p for group in groups for p in group]
     late = Participant(1000, None, decode=True)
+    rejoined = Participant(groups[0][1].user_id, clip, decode=True)
     try:
         for person in people:
             await person.publish(relay)
-        everyone = {p.user_id for p in people}
-        for person in people:
-            await person.receive(relay, everyone - {person.user_id})
+        for group in groups:
+            everyone = {p.user_id for p in group}
+            for person in group:
+                await person.receive(relay, everyone - {person.user_id})
         await asyncio.sleep(3.0)  # connections up, first keyframes through
         for person in people:
             person.measuring = True
@@ -310,14 +332,20 @@ async def one_run(size: int, clip: tuple[list[bytes], list[bytes]], *, window: f
         for person in people:
             person.measuring = False
         frames = sum(p.frames for p in people) - frames_before
-        streams = size * (size - 1)
+        streams = rooms * size * (size - 1)
         latencies = sorted(x for p in people for x in p.latencies)
 
         joined = time.monotonic()
         await late.receive(relay, {people[0].user_id})
-        while late.first_decoded is None and time.monotonic() - joined < 10:  # noqa: ASYNC110
-            await asyncio.sleep(0.005)
-        first = (late.first_decoded or float("nan")) - joined
+        first = await first_picture(late, joined)
+        # A participant's page reloads: both its connections go, and come back anew.
+        leaving = groups[0][1]
+        await relay.call("remove", leaving.user_id)
+        await leaving.close()
+        back = time.monotonic()
+        await rejoined.publish(relay)
+        await rejoined.receive(relay, {p.user_id for p in groups[0]} - {leaving.user_id})
+        rejoin = await first_picture(rejoined, back)
         return Result(
             size=size,
             streams=streams,
@@ -326,13 +354,15 @@ async def one_run(size: int, clip: tuple[list[bytes], list[bytes]], *, window: f
             / max(1e-9, user_after + sys_after - user_before - sys_before),
             latency_median_ms=statistics.median(latencies) if latencies else float("nan"),
             latency_p95_ms=latencies[int(len(latencies) * 0.95)] if latencies else float("nan"),
-            late_first_frame_ms=first * 1000,
+            latency_p99_ms=latencies[int(len(latencies) * 0.99)] if latencies else float("nan"),
+            late_first_frame_ms=first,
+            rejoin_first_frame_ms=rejoin,
             frames_per_stream_s=frames / streams / (wall_after - wall_before),
             client_cores=clients,
             profile=profile_text,
         )
     finally:
-        for person in [*people, late]:
+        for person in [*people, late, rejoined]:
             await person.close()
         await relay.stop()
 
@@ -341,6 +371,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[3, 5, 8])
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--rooms", type=int, default=1, help="rooms of each size at once")
     parser.add_argument("--window", type=float, default=10.0, help="seconds measured per run")
     parser.add_argument("--profile", action="store_true", help="cProfile the relay (last size)")
     parser.add_argument("--loop", choices=["uvloop", "asyncio"], default="uvloop",
@@ -355,21 +386,23 @@ def main() -> None:
           f"keyframe {len(clip[1][0])} bytes; encoded in {time.monotonic() - started:.1f} s")
     print(f"{'people':>6} {'streams':>7} {'relay cores':>11} {'us/stream/s':>11} "
           f"{'streams/core':>12} {'fps/stream':>10} {'latency p50':>11} {'p95':>7} "
-          f"{'late 1st frame':>14} {'client cores':>12} {'kernel':>6}")
+          f"{'p99':>7} {'late 1st frame':>14} {'rejoin':>8} {'client cores':>12} {'kernel':>6}")
     for size in args.sizes:
         results = []
         for run in range(args.runs):
             profile = args.profile and size == args.sizes[-1] and run == args.runs - 1
             results.append(asyncio.run(one_run(size, clip, window=args.window, profile=profile,
-                                              loop=args.loop)))
+                                              loop=args.loop, rooms=args.rooms)))
         def med(name: str, results: list[Result] = results) -> float:
             return float(statistics.median(getattr(r, name) for r in results))
         cores = med("cores")
         streams = results[0].streams
-        print(f"{size:>6} {streams:>7} {cores:>11.3f} {cores / streams * 1e6:>11.0f} "
+        label = str(size) if args.rooms == 1 else f"{args.rooms}x{size}"
+        print(f"{label:>6} {streams:>7} {cores:>11.3f} {cores / streams * 1e6:>11.0f} "
               f"{streams / cores if cores else float('inf'):>12.0f} "
               f"{med('frames_per_stream_s'):>10.1f} {med('latency_median_ms'):>9.1f}ms "
-              f"{med('latency_p95_ms'):>5.1f}ms {med('late_first_frame_ms'):>12.0f}ms "
+              f"{med('latency_p95_ms'):>5.1f}ms {med('latency_p99_ms'):>5.1f}ms "
+              f"{med('late_first_frame_ms'):>12.0f}ms {med('rejoin_first_frame_ms'):>6.0f}ms "
               f"{med('client_cores'):>12.2f} {med('system_share'):>6.0%}",
               flush=True)
         for result in results:
