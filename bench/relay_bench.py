@@ -10,6 +10,7 @@ The relay runs in its own process, whose CPU time (os.times) is the figure.
     .venv/bin/python bench/relay_bench.py                 # 3, 5, 8 participants, 3 runs each
     .venv/bin/python bench/relay_bench.py --sizes 8 --runs 1 --profile
     .venv/bin/python bench/relay_bench.py --sizes 3 --rooms 10      # ten 3-person rooms at once
+    BENCH_SORT=cumulative BENCH_ROWS=45 .venv/bin/python bench/relay_bench.py --sizes 8 --profile
 
 After the measured window, a late joiner subscribes to one participant, and one participant
 rejoins (both connections anew, as a reloaded page does): the time to their first decoded
@@ -171,7 +172,8 @@ async def serve(conn: Connection) -> None:
             profiler.disable()
             out = io.StringIO()
             stats = pstats.Stats(profiler, stream=out)
-            stats.sort_stats("tottime").print_stats(22)
+            stats.sort_stats(os.environ.get("BENCH_SORT", "tottime"))
+            stats.print_stats(int(os.environ.get("BENCH_ROWS", "22")))
             conn.send(out.getvalue())
         elif command == "quit":
             await relay.close()
