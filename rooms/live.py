@@ -249,6 +249,8 @@ class LiveRoom:
                 await self._chat(seat, channel, text)
             case m.Broadcast(text=text):
                 await self._broadcast_chat(seat, text)
+            case m.TimerSet(channel=channel, seconds=seconds):
+                await self._apply(self.room.set_timer(uid, channel, seconds, now=time.time()))
             case m.History(channel=channel):
                 await self._history(seat, channel, asked=True)
             case m.Note(text=text):

@@ -26,6 +26,7 @@ _STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
 _BRACKETS = re.compile(r"[\[\]{}]")
 _DEPTH_CHANGE = {"[": 1, "{": 1, "]": -1, "}": -1}
 
+MAX_TIMER_SECONDS = 4 * 3600  # longer than any session
 ChannelId = Annotated[str, Field(pattern=r"^(joint|caucus-[0-9a-f]{8})$")]
 Text = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TEXT),
@@ -74,6 +75,14 @@ class CaucusMove(ClientMessage):
     type: Literal["caucus.move"]
     user_id: RowId
     channel: ChannelId
+
+
+class TimerSet(ClientMessage):
+    """The mediator starts a countdown for one meeting, seen only by its members (0: stop)."""
+
+    type: Literal["timer.set"]
+    channel: ChannelId
+    seconds: Annotated[int, Field(ge=0, le=MAX_TIMER_SECONDS)]
 
 
 class CaucusClose(ClientMessage):
@@ -136,7 +145,8 @@ class Ice(ClientMessage):
 
 Message = Annotated[
     Join | Leave | Admit | Chat | Broadcast | CaucusOpen | CaucusMove | CaucusClose | Recall
-    | Note | Notes | History | CallMediator | MediaReceive | PublishOffer | SubscribeAnswer | Ice,
+    | TimerSet | Note | Notes | History | CallMediator | MediaReceive | PublishOffer
+    | SubscribeAnswer | Ice,
     Field(discriminator="type"),
 ]
 MESSAGE = TypeAdapter[Message](Message)

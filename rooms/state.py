@@ -82,6 +82,9 @@ class Room:
         self.grace_seconds = grace_seconds
         self.members: dict[int, Member] = {}
         self.caucuses: dict[str, None] = {}  # ids in the order they were opened
+        # Countdowns the mediator set, by channel: when each ends (Unix time, so that it ends
+        # at the same moment in whichever process holds the room).
+        self.timers: dict[str, float] = {}
 
     # --- reading ---------------------------------------------------------------------------
 
@@ -156,6 +159,9 @@ class Room:
             "lobby": lobby,
             "channels": channels,
             "people": {str(m.user_id): m.public() for m in people},
+            # Only the countdown of the member's own meeting: a caucus's is never seen outside.
+            "timer": ({"channel": me.channel, "ends_at": self.timers[me.channel]}
+                      if me.channel in self.timers else None),
         }
 
     # --- handing the room to another process ----------------------------------------------
@@ -164,6 +170,7 @@ class Room:
         """Who is where, for the process that takes the room over (``odr.cluster``)."""
         return {
             "caucuses": list(self.caucuses),
+            "timers": dict(self.timers),
             "members": [{"user_id": m.user_id, "name": m.name, "role": m.role,
                          "side": m.side, "channel": m.channel}
                         for m in self.members.values()],
@@ -176,6 +183,8 @@ class Room:
         each holds their place (channel, caucus or lobby) for a grace period from ``now``."""
         room = cls(case_id, grace_seconds=grace_seconds)
         room.caucuses = dict.fromkeys(data.get("caucuses", []))
+        room.timers = {channel: float(ends) for channel, ends in data.get("timers", {}).items()
+                       if channel == JOINT or channel in room.caucuses}
         for m in data.get("members", []):
             channel = m.get("channel")
             if channel is not None and channel != JOINT and channel not in room.caucuses:
@@ -295,7 +304,19 @@ class Room:
                 member.channel = JOINT
                 change.entered.add(member.user_id)
         del self.caucuses[channel]
+        self.timers.pop(channel, None)
         return change
+
+    def set_timer(self, by: int, channel: str, seconds: int, *, now: float) -> Change:
+        """Start (or with 0 seconds stop) the countdown of one meeting, from ``now``."""
+        self._require_mediator(by, N_("Only the mediator can set a timer."))
+        if channel != JOINT and channel not in self.caucuses:
+            raise NotFound(N_("There is no such meeting."))
+        if seconds:
+            self.timers[channel] = now + seconds
+        else:
+            self.timers.pop(channel, None)
+        return Change()
 
     def recall(self, by: int) -> Change:
         """Close every caucus: everyone returns to the joint session."""
@@ -342,3 +363,4 @@ class Room:
         for caucus in list(self.caucuses):
             if caucus not in occupied:
                 del self.caucuses[caucus]
+                self.timers.pop(caucus, None)

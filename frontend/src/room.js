@@ -18,6 +18,8 @@ const el = {
   channelList: $("room-channel-list"), caucusForm: $("room-caucus-form"),
   caucusPeople: $("room-caucus-people"), recall: $("room-recall"),
   broadcastForm: $("room-broadcast-form"), broadcastText: $("room-broadcast-text"),
+  timer: $("room-timer"), timerForm: $("room-timer-form"),
+  timerMinutes: $("room-timer-minutes"), timerStop: $("room-timer-stop"),
   chatLog: $("room-chat-log"), chatForm: $("room-chat-form"), chatText: $("room-chat-text"),
   notes: $("room-notes"), notesLog: $("room-notes-log"), notesForm: $("room-notes-form"),
   notesText: $("room-notes-text"),
@@ -220,9 +222,42 @@ async function handle(message) {
   }
 }
 
+// The countdown of the meeting this person is in (the server sends only that one), ticking
+// on this page's clock; the end sounds once per countdown.
+const countdown = { endsAt: null, rang: null, ticker: null };
+
+function showTimer(timer) {
+  countdown.endsAt = timer ? timer.ends_at * 1000 : null;
+  clearInterval(countdown.ticker);
+  countdown.ticker = null;
+  tickTimer();
+  if (countdown.endsAt !== null) countdown.ticker = setInterval(tickTimer, 1000);
+}
+
+function tickTimer() {
+  const endsAt = countdown.endsAt;
+  if (endsAt === null) {
+    el.timer.hidden = true;
+    return;
+  }
+  const left = Math.max(0, Math.ceil((endsAt - Date.now()) / 1000));
+  el.timer.hidden = false;
+  el.timer.textContent = `${S.time_left}: ${Math.floor(left / 60)}:${String(left % 60).padStart(2, "0")}`;
+  el.timer.classList.toggle("room-timer-up", left === 0);
+  if (left === 0) {
+    clearInterval(countdown.ticker);
+    countdown.ticker = null;
+    // Only a countdown that ran out while watched rings: not one long over on arrival.
+    if (countdown.rang !== endsAt && Date.now() - endsAt < 5000) alertUser(S.time_up, { sound: true });
+    countdown.rang = endsAt;
+  }
+}
+
 function onState(state) {
   const before = room.state;
   room.state = state;
+  if ((state.timer?.ends_at ?? null) !== (before?.timer?.ends_at ?? null)
+      || state.you.channel !== before?.you.channel) showTimer(state.timer);
   const channel = state.you.channel;
   el.lobby.hidden = channel !== null;
   el.main.hidden = channel === null;
@@ -530,6 +565,17 @@ el.leave.onclick = () => {
   setTimeout(() => room.ws?.close(), 500);
 };
 el.recall.onclick = () => send({ type: "recall" });
+
+function setTimer(seconds) {
+  const channel = room.state?.you.channel;
+  if (channel) send({ type: "timer.set", channel, seconds });
+}
+el.timerForm.onsubmit = (event) => {
+  event.preventDefault();
+  const minutes = Number(el.timerMinutes.value);
+  if (minutes >= 1 && minutes <= 240) setTimer(Math.round(minutes * 60));
+};
+el.timerStop.onclick = () => setTimer(0);
 
 el.broadcastForm.onsubmit = (event) => {
   event.preventDefault();

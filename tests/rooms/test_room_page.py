@@ -79,6 +79,14 @@ def test_room_page_lobby_admit_caucus(room_server: Server, people: Cast, browser
     a.click("#room-chat-form button")
     expect(b.locator("#room-chat-log")).to_contain_text("Hello from A")
 
+    # A countdown for the joint session: everyone in it sees it tick.
+    med.fill("#room-timer-minutes", "5")
+    med.click("#room-timer-form button[type=submit]")
+    for page in (med, a, b):
+        expect(page.locator("#room-timer")).to_contain_text("Time left: 4:5")
+    med.click("#room-timer-stop")
+    expect(b.locator("#room-timer")).to_be_hidden()
+
     # The mediator takes A aside.
     med.check(f"#room-caucus-people input[value='{cast.party_a.id}']")
     med.click("#room-caucus-form button[type=submit]")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from typing import Any
 
 import pytest
@@ -426,3 +427,52 @@ def test_a_broadcast_reaches_every_meeting_and_only_from_a_mediator(room_server:
     refusals = [d["message"] for actor, _c, d in server.audit("room.refused")
                 if actor == cast.party_a.id]
     assert "broadcast" in refusals
+
+
+def test_a_caucus_timer_reaches_exactly_its_members_and_only_from_a_mediator(
+        room_server: Server, people: Cast) -> None:
+    server, cast = room_server, people
+    case_id = server.case(cast)
+
+    async def scenario() -> None:
+        async with (joined(server, cast.mediator, case_id) as med,
+                    joined(server, cast.party_a, case_id) as a,
+                    joined(server, cast.party_b, case_id) as b):
+            await admit_all(med, (a, cast.party_a.id), (b, cast.party_b.id))
+            await med.send("caucus.open", members=[cast.party_b.id])
+            caucus = (await b.state(lambda s: s["you"]["channel"] != "joint"))["you"]["channel"]
+            await med.state(lambda s: s["you"]["channel"] == caucus)
+            a.drop("state")
+
+            started = time.time()
+            await med.send("timer.set", channel=caucus, seconds=300)
+            for peer in (med, b):
+                timer = (await peer.state(lambda s: s["timer"] is not None))["timer"]
+                assert timer["channel"] == caucus
+                assert started + 299 <= timer["ends_at"] <= time.time() + 301
+            # Side A, in the joint session, gets nothing of it: not even a new state.
+            with pytest.raises(TimeoutError):
+                async with asyncio.timeout(0.5):
+                    await a.state(lambda s: s["timer"] is not None)
+            assert caucus not in json.dumps(a.backlog)
+
+            await b.send("timer.set", channel=caucus, seconds=5)
+            refused = await b.next("error")
+            assert refused["code"] == "forbidden" and refused["about"] == "timer.set"
+            assert refused["message"] == "Only the mediator can set a timer."
+            await med.send("timer.set", channel="joint", seconds=99999)
+            assert (await med.next("error"))["code"] == "invalid"
+
+            await med.send("timer.set", channel=caucus, seconds=0)
+            await b.state(lambda s: s["timer"] is None)
+            # A joint-session countdown reaches the joint session.
+            await med.send("caucus.close", channel=caucus)
+            await med.state(lambda s: s["you"]["channel"] == "joint")
+            await med.send("timer.set", channel="joint", seconds=60)
+            for peer in (a, b, med):
+                await peer.state(lambda s: (s["timer"] or {}).get("channel") == "joint")
+
+    asyncio.run(scenario())
+    refusals = [d["message"] for actor, _c, d in server.audit("room.refused")
+                if actor == cast.party_b.id]
+    assert "timer.set" in refusals

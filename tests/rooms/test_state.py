@@ -169,3 +169,26 @@ def test_lobby_members_neither_send_nor_receive() -> None:
     room.join(OBSERVER, name="Oleg", role="observer", side=None)
     assert room.sources(OBSERVER) == set()
     assert OBSERVER not in room.sources(MEDIATOR)
+
+
+def test_a_timer_is_seen_in_its_meeting_only_moves_with_the_room_and_goes_with_its_caucus() -> None:
+    room = full_room()
+    room.open_caucus(MEDIATOR, [PARTY_B])
+    caucus = room.channel_of(PARTY_B)
+    assert caucus is not None and caucus != JOINT
+    with pytest.raises(Forbidden):
+        room.set_timer(PARTY_B, caucus, 60, now=1000.0)
+    with pytest.raises(NotFound):
+        room.set_timer(MEDIATOR, "caucus-00000000", 60, now=1000.0)
+    room.set_timer(MEDIATOR, caucus, 600, now=1000.0)
+    room.set_timer(MEDIATOR, JOINT, 120, now=1000.0)
+    assert room.view(PARTY_B)["timer"] == {"channel": caucus, "ends_at": 1600.0}
+    assert room.view(INTERPRETER_B)["timer"] == {"channel": caucus, "ends_at": 1600.0}
+    assert room.view(PARTY_A)["timer"] == {"channel": JOINT, "ends_at": 1120.0}
+    # Another process takes the room over: both end at the same moment.
+    moved = Room.restore(7, room.snapshot(), grace_seconds=30, now=1010.0)
+    assert moved.timers == {caucus: 1600.0, JOINT: 1120.0}
+    room.close_caucus(MEDIATOR, caucus)
+    assert room.timers == {JOINT: 1120.0}
+    room.set_timer(MEDIATOR, JOINT, 0, now=1001.0)
+    assert room.view(PARTY_A)["timer"] is None
