@@ -34,12 +34,12 @@ REMB_SHARE = 0.5
 WINDOW = 2.0
 SETTLE = 5.0
 #: Seconds between holding video back (or a failed probe) and the next probe.
-HOLD = 1.5
+HOLD = 1.0
 PROBE_SECONDS = 0.25
 #: Only sender reports sent this soon after a probe began can show it queued (seconds).
 PROBE_ANSWER = 0.1
 #: A probe that no report answers within this many seconds counts as failed.
-PROBE_TIMEOUT = 4.0
+PROBE_TIMEOUT = 2.0
 #: How long the link's own round trip is remembered (seconds).
 BASE_RTT_MEMORY = 30.0
 

@@ -47,7 +47,7 @@ def test_a_probe_that_does_not_queue_sends_video_again() -> None:
     reports(link, 0, 2, rtt=0.1)
     link.report(0.5, 0.1, now=2.0)  # half the packets lost
     assert link.decide(RATES, now=2.0) == "pause" and link.reason == "loss"
-    assert reports(link, 2.5, 2.5 + HOLD + 2.5, rtt=0.1)[0][1] == "probe"
+    assert reports(link, 2.5, 2.5 + HOLD, rtt=0.1)[-1][1] == "probe"
     probed = link.changed_at
     # A report on an older sender report says nothing of the probe ...
     link.report(0.0, 0.1, sent_at=probed - 0.3, now=probed + 0.4)
