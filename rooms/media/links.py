@@ -62,7 +62,7 @@ class LinkMonitor:
         default_factory=collections.deque)
     _rembs: collections.deque[tuple[float, int, frozenset[int]]] = field(
         default_factory=collections.deque)
-    _peak_rates: collections.deque[tuple[float, float]] = field(
+    _rates: collections.deque[tuple[float, float]] = field(
         default_factory=collections.deque)
 
     @property
@@ -94,11 +94,11 @@ class LinkMonitor:
         now = time.monotonic() if now is None else now
         self._forget(now)
         if self.state == "sending":
-            self._peak_rates.append((now, sum(video_rates.values())))
+            self._rates.append((now, sum(video_rates.values())))
             congested = self._congested(video_rates, now)
             if not congested:
                 return None
-            rates = [rate for _, rate in self._peak_rates]
+            rates = [rate for _, rate in self._rates]
             self.video_rate = sum(rates) / len(rates)
             self._change("held", now, congested)
             return "pause"
@@ -132,7 +132,7 @@ class LinkMonitor:
                 reason: str) -> None:
         self.state, self.changed_at, self.reason = state, now, reason
         if state == "sending":
-            self._peak_rates.clear()
+            self._rates.clear()
 
     def _congested(self, video_rates: dict[int, float], now: float) -> str:
         # Only what was reported since video was sent again counts.
@@ -170,6 +170,6 @@ class LinkMonitor:
 
     def _forget(self, now: float) -> None:
         for queue, keep in ((self._losses, WINDOW), (self._rembs, WINDOW),
-                            (self._peak_rates, WINDOW), (self._rtts, BASE_RTT_MEMORY)):
+                            (self._rates, WINDOW), (self._rtts, BASE_RTT_MEMORY)):
             while queue and now - queue[0][0] > keep:
                 queue.popleft()

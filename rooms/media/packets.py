@@ -131,7 +131,6 @@ class Egress:
         self.paused = False
         self.sent_bytes = 0
         self._rate_mark = 0
-        self.retransmitted = 0
         self._started = False
         self._ssrc = sender._ssrc
         self._rtx_ssrc = hooks.rtx_ssrc(sender)
@@ -224,12 +223,7 @@ class Egress:
             return False  # a late packet from before this run began
         out_seq = (seq + self._seq_offset) & 0xFFFF
         out_ts = (packet.timestamp + self._ts_offset) & 0xFFFFFFFF
-        payload = packet.payload
-        if picture_id is not None:
-            place, value = picture_id
-            self._last_pid = value = (value + self._pid_offset) & ((1 << place[1]) - 1)
-            if self._pid_offset:
-                payload = _with_picture_id(payload, place, value)
+        payload = self._payload(packet.payload, picture_id, newest=True)
         data = self._wire(packet, self._pt, out_seq, out_ts, self._ssrc, payload, stamp)
         if not self._out.send(data):
             self.waiting = True  # nothing reached the viewer: start again at a keyframe
@@ -269,12 +263,8 @@ class Egress:
             if packet is None:
                 return 0
         out_ts = (packet.timestamp + self._ts_offset) & 0xFFFFFFFF
-        payload = packet.payload
-        picture_id = read_picture_id(payload) if self.video else None
-        if picture_id is not None and self._pid_offset:
-            place, value = picture_id
-            value = (value + self._pid_offset) & ((1 << place[1]) - 1)
-            payload = _with_picture_id(payload, place, value)
+        picture_id = read_picture_id(packet.payload) if self.video else None
+        payload = self._payload(packet.payload, picture_id, newest=False)
         stamp = abs_send_time(hooks.ntp_time())
         if self._rtx_pt is None:
             data = self._wire(packet, self._pt, out_seq, out_ts, self._ssrc, payload, stamp)
@@ -284,7 +274,6 @@ class Egress:
             self._rtx_seq = (self._rtx_seq + 1) & 0xFFFF
         if not self._out.send(data):
             return 0
-        self.retransmitted += 1
         return len(data)
 
     def _begin(self, packet: RtpPacket, picture_id: PictureId | None) -> None:
@@ -306,6 +295,17 @@ class Egress:
                 else:
                     self._pid_offset = 0
         self._last_source = self.source
+
+    def _payload(self, payload: bytes, picture_id: PictureId | None, *, newest: bool) -> bytes:
+        """``payload`` with its picture id carried into the viewer's numbering; ``newest``:
+        it is the newest packet sent (a resent one does not move the numbering on)."""
+        if picture_id is None:
+            return payload
+        place, value = picture_id
+        value = (value + self._pid_offset) & ((1 << place[1]) - 1)
+        if newest:
+            self._last_pid = value
+        return _with_picture_id(payload, place, value) if self._pid_offset else payload
 
     def _wire(self, packet: RtpPacket, pt: int, seq: int, ts: int, ssrc: int, payload: bytes,
               stamp: bytes) -> bytes:

@@ -93,15 +93,11 @@ class SourceTrack:
     outlets: list[Egress] = field(default_factory=list)
     cache: PacketCache = field(default_factory=PacketCache)
     ended: bool = False
-    packets: int = 0
-    octets: int = 0
     cap: int = PUBLISH_CAPS[1]  # the bitrate estimates sent to the publisher are capped here
     _keyframe_requested: float = -1e9
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     def on_packet(self, packet: RtpPacket) -> None:
-        self.packets += 1
-        self.octets += len(packet.payload)
         self.cache.put(packet)
         if not self.outlets:
             return

@@ -136,15 +136,25 @@ def test_cut_off_subscriber_receives_no_packets_then_resumes() -> None:
     run(scenario)
 
 
-def ignore_bitrate_estimates(client: MediaClient) -> None:
+def is_estimate(packet: Any) -> bool:
+    return isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP
+
+
+def watch_video_rtcp(client: MediaClient, seen: Callable[[Any], bool]) -> None:
+    """Show ``seen`` each RTCP packet ``client``'s video sender gets; it returns whether the
+    sender handles it too."""
     sender = next(s for s in client.publisher.getSenders() if s.kind == "video")
     original = sender._handle_rtcp_packet
 
     async def handle(packet: Any) -> None:
-        if not (isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP):
+        if seen(packet):
             await original(packet)
 
     sender._handle_rtcp_packet = handle  # type: ignore[method-assign]
+
+
+def ignore_bitrate_estimates(client: MediaClient) -> None:
+    watch_video_rtcp(client, lambda packet: not is_estimate(packet))
 
 
 def watch_keyframe_requests(client: MediaClient, ignore: int = 0) -> list[float]:
@@ -356,16 +366,14 @@ def test_the_publisher_s_bitrate_is_capped_by_who_watches() -> None:
         a, b = MediaClient(A, "red"), MediaClient(B, "green")
         try:
             await publish(relay, a)
-            video_sender = next(s for s in a.publisher.getSenders() if s.kind == "video")
             estimates: list[int] = []
-            original = video_sender._handle_rtcp_packet
 
-            async def recording(packet: Any) -> None:
-                if isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:
+            def recording(packet: Any) -> bool:
+                if is_estimate(packet):
                     estimates.append(unpack_remb_fci(packet.fci)[0])
-                await original(packet)
+                return True
 
-            video_sender._handle_rtcp_packet = recording  # type: ignore[method-assign]
+            watch_video_rtcp(a, recording)
             await receive(relay, b, {A})
             await eventually(lambda: b.frames["red"] >= 10, what="B sees A")
             await eventually(lambda: len(estimates) >= 2, within=10, what="estimates")

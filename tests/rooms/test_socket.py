@@ -389,6 +389,15 @@ def test_signalling_out_of_order_and_deep_nesting_are_refusals_not_faults(
     assert not [line for line in server.live.output[logged:] if "Traceback" in line]
 
 
+async def b_in_caucus(med: Peer, a: Peer, b: Peer, cast: Cast) -> str:
+    """Both parties admitted, then the mediator and B in a caucus; its id."""
+    await admit_all(med, (a, cast.party_a.id), (b, cast.party_b.id))
+    await med.send("caucus.open", members=[cast.party_b.id])
+    caucus: str = (await b.state(lambda s: s["you"]["channel"] != "joint"))["you"]["channel"]
+    await med.state(lambda s: s["you"]["channel"] == caucus)
+    return caucus
+
+
 def test_a_broadcast_reaches_every_meeting_and_only_from_a_mediator(room_server: Server,
                                                                      people: Cast) -> None:
     server, cast = room_server, people
@@ -398,10 +407,7 @@ def test_a_broadcast_reaches_every_meeting_and_only_from_a_mediator(room_server:
         async with (joined(server, cast.mediator, case_id) as med,
                     joined(server, cast.party_a, case_id) as a,
                     joined(server, cast.party_b, case_id) as b):
-            await admit_all(med, (a, cast.party_a.id), (b, cast.party_b.id))
-            await med.send("caucus.open", members=[cast.party_b.id])
-            caucus = (await b.state(lambda s: s["you"]["channel"] != "joint"))["you"]["channel"]
-            await med.state(lambda s: s["you"]["channel"] == caucus)
+            caucus = await b_in_caucus(med, a, b, cast)
 
             await med.send("broadcast", text="Back to the joint session in 2 minutes")
             for peer, channel in ((a, "joint"), (b, caucus), (med, caucus)):
@@ -438,10 +444,7 @@ def test_a_caucus_timer_reaches_exactly_its_members_and_only_from_a_mediator(
         async with (joined(server, cast.mediator, case_id) as med,
                     joined(server, cast.party_a, case_id) as a,
                     joined(server, cast.party_b, case_id) as b):
-            await admit_all(med, (a, cast.party_a.id), (b, cast.party_b.id))
-            await med.send("caucus.open", members=[cast.party_b.id])
-            caucus = (await b.state(lambda s: s["you"]["channel"] != "joint"))["you"]["channel"]
-            await med.state(lambda s: s["you"]["channel"] == caucus)
+            caucus = await b_in_caucus(med, a, b, cast)
             a.drop("state")
 
             started = time.time()
