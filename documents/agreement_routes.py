@@ -16,7 +16,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.datastructures import UploadFile as StarletteUploadFile
 from starlette.types import Message
 
-from documents import attempts
+from documents import attempts, contract
+from documents.contract_templates import TEMPLATE
 from documents.models import Agreement, AgreementRevision, CourtWebhook, Draft, Filing
 from documents.pki import TrustRoots
 from documents.runtime import Documents, DocumentsRuntime
@@ -147,7 +148,11 @@ async def send_signing_code(draft_id: PathId, user: OptionalUser, session: Sessi
     await _send_code(draft_id, user, session, docs, svc)
 
 
-@router.get("/api/v1/agreements/{agreement_id}.pdf", tags=["agreement"], responses=AGREEMENT)
+@router.get("/api/v1/agreements/{agreement_id}.pdf", tags=["agreement"],
+            response_class=Response, responses=AGREEMENT | {200: {
+                "content": {"application/pdf": {"schema": {"type": "string",
+                                                           "format": "binary"}}},
+                "description": "The PDF with every signature so far."}})
 @writes_when_read
 async def agreement_pdf(agreement_id: PathId, user: OptionalUser, session: SessionDep,
                         docs: Documents) -> Response:
@@ -163,8 +168,10 @@ async def agreement_pdf(agreement_id: PathId, user: OptionalUser, session: Sessi
     if agreement.completed_at is None:  # a seal that failed is tried again when anyone reads
         await docs.signing.seal_if_due(agreement, case, session=session)
     pdf = await docs.signing.read(agreement, session=session)
+    draft = await session.get(Draft, agreement.draft_id)
+    name = "contract" if draft is not None and contract.is_contract(draft) else "agreement"
     return Response(pdf, media_type="application/pdf", headers={
-        "content-disposition": f'inline; filename="agreement-{case.number}.pdf"'})
+        "content-disposition": f'inline; filename="{name}-{case.number}.pdf"'})
 
 
 async def _clerk_of_a_filing(user: User | None, agreement: Agreement,
@@ -337,8 +344,10 @@ async def _file(case_id: int, court_id: int, user: User | None, session: AsyncSe
     case = await cases.get_case(case_id, session=session)
     subject = Subject(user, await cases.participant_of(case_id, user.id if user else None,
                                                        session=session))
-    agreement = (await session.exec(select(Agreement).where(
-        Agreement.case_id == case_id, col(Agreement.completed_at).is_not(None))
+    agreement = (await session.exec(select(Agreement).join(
+        Draft, col(Draft.id) == col(Agreement.draft_id)).where(
+        Agreement.case_id == case_id, col(Agreement.completed_at).is_not(None),
+        Draft.template != TEMPLATE)  # the mediation contract is not what a court receives
         .order_by(col(Agreement.id).desc()))).first()
     existing = agreement and await docs.filings.open_filing(agreement.id or 0, court_id,
                                                             session=session)
@@ -496,6 +505,7 @@ async def _render_sign(request: Request, draft_id: int, user: User, tr: Translat
                                        "15 minutes."))
     return pages.render(request, "sign.html", tr, user, status_code=status_code, draft=draft,
                         case=case, agreement=public, mine=mine,
+                        is_contract=contract.is_contract(draft),
                         has_password=me.password_hash is not None, errors=errors or {},
                         **extra)
 
@@ -506,7 +516,7 @@ async def sign_form(draft_id: PathId, request: Request, user: CurrentUser, tr: T
     values = await read_form(request)
     try:
         data = parse(SignRequest, values, tr)
-        await _sign(draft_id, data, request, user, session, docs)
+        agreement, case = await _sign(draft_id, data, request, user, session, docs)
     except FormInvalid as exc:
         return await _render_sign(request, draft_id, user, tr, session, docs, 422, exc.errors)
     except Refused as exc:
@@ -514,6 +524,10 @@ async def sign_form(draft_id: PathId, request: Request, user: CurrentUser, tr: T
         err = refusal_as_form_error(exc, values, tr)
         return await _render_sign(request, draft_id, user, tr, session, docs, exc.status_code,
                                   err.errors)
+    draft = await session.get(Draft, agreement.draft_id)
+    if draft is not None and contract.is_contract(draft):
+        return RedirectResponse(f"/cases/{case.id}?done=contract_signed#contract",
+                                status_code=303)
     return RedirectResponse(f"/drafts/{draft_id}/sign?done=signed", status_code=303)
 
 

@@ -204,9 +204,14 @@ def _paragraph(text: str, tag: str = "paragraph", attrs: dict[str, object] | Non
 
 def initial_update(language: str, facts: AgreementFacts) -> bytes:
     """The template as one Yjs update, the first stored update of a new draft."""
+    return update_of(blocks(language, facts))
+
+
+def update_of(content_blocks: list[Block]) -> bytes:
+    """Blocks of text as one Yjs update of Tiptap nodes."""
     doc: Doc[Any] = Doc()
     root = fragment(doc)
-    for kind, content in blocks(language, facts):
+    for kind, content in content_blocks:
         if kind in ("h1", "h2"):
             root.children.append(_paragraph(str(content), "heading", {"level": int(kind[1])}))
         elif kind == "p":

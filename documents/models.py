@@ -82,6 +82,23 @@ class Agreement(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
+class MediationContract(SQLModel, table=True):
+    """The written contract on mediation the parties and the mediator conclude before the
+    procedure (documents.contract): a frozen draft signed like an agreement. It names its
+    signatories; once the people of the case change before all have signed, it is void and a
+    new one is prepared."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="case.id", index=True)
+    draft_id: int = Field(foreign_key="draft.id", unique=True)
+    signatories: str = Field(max_length=400)  # ",3,7,9," user ids, in the contract's order
+    term_days: int
+    fee: str = Field(default="", max_length=500)  # empty: free of charge
+    created_at: datetime = Field(default_factory=utcnow)
+    concluded_at: datetime | None = None
+    void_at: datetime | None = None
+
+
 class AgreementFile(SQLModel, table=True):
     """The bytes of each revision of the agreement's PDF. Kept in the database, so every host of
     the service reads the same file, and a revision is committed with the rows that name it (a

@@ -20,7 +20,7 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocketState
 
-from documents import agreement_routes, service
+from documents import agreement_routes, contract_routes, service
 from documents.direct_frames import direct_frames
 from documents.draft_room import WriteRefused
 from documents.runtime import Documents, DocumentsRuntime
@@ -58,6 +58,7 @@ from odr.templating import Pages
 log = logging.getLogger("odr.drafts")
 router = APIRouter()
 router.include_router(agreement_routes.router)
+router.include_router(contract_routes.router)
 __all__ = ["router", "runtime"]
 
 
@@ -67,8 +68,14 @@ async def runtime(services: Services) -> AsyncIterator[DocumentsRuntime]:
     court notices, and the case page shows the case's filings."""
     async with documents_runtime(services) as docs:
         filings_part = agreement_routes.case_page_filings(docs)
-        services.case_page_parts.append(filings_part)
+        contract_part = contract_routes.case_page_contract(docs, services)
+        services.case_page_parts.extend([filings_part, contract_part])
         docs.filings.start()
+        try:
+            if prepared := await docs.contracts.prepare_due():
+                log.info("Prepared %d mediation contract(s)", prepared)
+        except Exception:  # a database that is not there yet must not stop the service
+            log.exception("Preparing mediation contracts failed")
         # Agreements left signed but unsealed when the process stopped (or when the timestamp
         # server was down) are sealed in the background: start-up does not wait for it.
         sealing = docs.startup_sealing = asyncio.get_running_loop().create_task(
@@ -78,6 +85,7 @@ async def runtime(services: Services) -> AsyncIterator[DocumentsRuntime]:
         finally:
             await _stop(sealing)
             services.case_page_parts.remove(filings_part)
+            services.case_page_parts.remove(contract_part)
             await docs.filings.close()
 
 

@@ -12,6 +12,7 @@ from fastapi import Depends, Request
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from documents import authority_store, service
+from documents.contract import MediationContracts
 from documents.draft_room import DraftRooms
 from documents.filings import Filings
 from documents.service import DraftService
@@ -29,6 +30,7 @@ class DocumentsRuntime:
     drafts: DraftService
     signing: AgreementSigning
     filings: Filings
+    contracts: MediationContracts
     # Sealing what was left unsealed, started in the background at start-up (documents.routes).
     startup_sealing: asyncio.Task[None] | None = None
 
@@ -57,10 +59,13 @@ async def runtime(services: Services) -> AsyncIterator[DocumentsRuntime]:
         await authority_store.share(
             services.settings.data_dir / "pki", services.settings.effective_secret_key.encode(),
             services.maker, make=not signing.uses_configured_certificate)
+    contracts = MediationContracts(services, signing)
+    services.cases.roster_listeners.append(contracts.refresh)
     try:
         yield DocumentsRuntime(rooms, DraftService(rooms, services.cases, services.catalogues),
-                               signing, filings)
+                               signing, filings, contracts)
     finally:
+        services.cases.roster_listeners.remove(contracts.refresh)
         services.cases.disconnectors.remove(rooms)
         services.case_page_parts.remove(case_page_drafts)
         await filings.close()

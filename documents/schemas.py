@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StringConstraints
 
 from odr.models import CaseRole
 from odr.schemas import Input, Language, RowId
@@ -128,3 +128,43 @@ class WebhookIn(Input):
 class WebhookPublic(BaseModel):
     url: str
     secret: str
+
+
+class ContractTerms(Input):
+    """The mediator's terms for the contract, before anyone signs: the fee as it is to be
+    printed (empty: free of charge; a public mediator's is always free) and the term in days
+    (at most the law's, ``mediation_term_days``)."""
+
+    fee: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] = ""
+    term_days: Annotated[int, Field(ge=1, le=366)]
+
+
+class ContractPublic(BaseModel):
+    """The case's mediation contract: who has signed, and where to read and sign it."""
+
+    id: int
+    case_id: int
+    draft_id: int
+    language: str
+    fee: str
+    term_days: int
+    concluded_at: datetime | None
+    sign_url: str
+    # The PDF once someone has opened it to sign (it is rendered then).
+    pdf_url: str | None
+    signatories: list[SignatoryPublic]
+
+
+class TermExtension(Input):
+    days: Annotated[int, Field(ge=1, le=366)]
+    # The law lets the term be extended with the parties' agreement: the mediator confirms it.
+    parties_agreed: bool = False
+    note: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] = ""
+
+
+class TermPublic(BaseModel):
+    ends_at: datetime
+    days_left: int
+    expired: bool
+    extended_days: int
+    extension_left: int

@@ -13,7 +13,7 @@ from sqlalchemy import update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from documents import agreement_templates, prosemirror
+from documents import agreement_templates, contract_templates, prosemirror
 from documents.draft_room import DraftRoom, DraftRooms
 from documents.models import Draft, DraftApproval, DraftSnapshot, DraftUpdate
 from documents.schemas import (
@@ -249,8 +249,9 @@ async def _snapshots(draft: Draft, session: AsyncSession) -> Sequence[DraftSnaps
 
 
 async def drafts_of(case: Case, subject: Subject, *, session: AsyncSession) -> list[Draft]:
-    """The case's drafts this person may open."""
-    rows = (await session.exec(select(Draft).where(Draft.case_id == case.id)
-                               .order_by(col(Draft.id)))).all()
+    """The case's drafts this person may open (the mediation contract has its own place)."""
+    rows = (await session.exec(select(Draft).where(
+        Draft.case_id == case.id, Draft.template != contract_templates.TEMPLATE)
+        .order_by(col(Draft.id)))).all()
     return [d for d in rows
             if access.may_draft(DraftAction.view_draft, subject, case, scope(d))]

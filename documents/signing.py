@@ -39,6 +39,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from documents import contract
 from documents.models import (
     Agreement,
     AgreementFile,
@@ -310,6 +311,10 @@ class AgreementSigning:
                 raise Forbidden(N_("You are not a signatory of this agreement."))
             if me.signature is not None:
                 raise Conflict(N_("You have already signed this agreement."))
+            is_contract = contract.is_contract(draft)
+            if is_contract:
+                await contract.check_signable(draft, case, user, [s.user.id or 0 for s in people],
+                                              session=session)
             if not same_name(typed_name, user.name):
                 raise Refused(N_("Type your full name exactly as it is in your account: "
                                  "%(name)s."), field="full_name", name=user.name)
@@ -320,7 +325,8 @@ class AgreementSigning:
             # made with the one configured platform certificate (whose name is the platform's).
             meta = signers.PdfSignatureMetadata(
                 field_name=f"Signatory{order}", name=user.name, location=ip,
-                reason=f"{user.name} signed the mediation agreement of case {case.number}",
+                reason=f"{user.name} signed the mediation "
+                       f"{'contract' if is_contract else 'agreement'} of case {case.number}",
                 contact_info=user.email,
                 subfilter=fields.SigSeedSubFilter.PADES, md_algorithm="sha256")
             signer = self._signer(user.name, user.email)
@@ -342,7 +348,13 @@ class AgreementSigning:
             session.add_all([agreement, signature, AgreementRevision(
                 agreement_id=agreement.id or 0, revision=revision,
                 file_sha256=agreement.file_sha256, kind="signature")])
-            await self.svc.cases.record(session, case, "signed", actor=user,
+            if is_contract and me.participant.role == CaseRole.party:
+                # Signing the contract is how a party consents to mediation.
+                me.participant.consented_at = me.participant.consented_at or utcnow()
+                session.add(me.participant)
+            await self.svc.cases.record(session, case,
+                                        "contract_signed" if is_contract else "signed",
+                                        actor=user,
                                         detail=str(agreement.id),
                                         audit_detail={"agreement_id": agreement.id,
                                                       "sha256": agreement.file_sha256,
@@ -484,6 +496,10 @@ class AgreementSigning:
         session.add_all([agreement, AgreementRevision(
             agreement_id=agreement.id or 0, revision=revision,
             file_sha256=agreement.file_sha256, kind="seal")])
+        if contract.is_contract(draft):
+            await contract.concluded(draft, case, svc=self.svc, session=session)
+            await session.commit()
+            return
         await self.svc.cases.record(session, case, "sealed", detail=str(agreement.id),
                                     actor=None, audit_detail={"sha256": agreement.file_sha256})
         if case.status == CaseStatus.agreement_drafted:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from datetime import datetime
 
 from odr.errors import N_, Conflict, Forbidden, NotFound, Refused, Unauthenticated
-from odr.models import AccountRole, Case, CaseRole, CaseStatus, Participant, User
+from odr.models import AccountRole, Case, CaseRole, CaseStatus, Participant, User, utcnow
 
 
 class Action(enum.StrEnum):
@@ -27,6 +28,8 @@ class Action(enum.StrEnum):
     end_without_agreement = "end_without_agreement"
     revoke_invitation = "revoke_invitation"
     remove_participant = "remove_participant"
+    set_contract_terms = "set_contract_terms"
+    extend_term = "extend_term"
 
 
 class GlobalAction(enum.StrEnum):
@@ -115,9 +118,12 @@ def check(
         return
     if action is Action.consent:
         _require(role == CaseRole.party, N_("Only a party can consent to mediation."))
-        # A party invited after the others consented consents on joining, whatever the stage.
+        # Before the sessions, parties consent by signing the mediation contract; a party
+        # invited after it was concluded consents on joining.
         _when(status in BEFORE_CONSENT | SESSION_STATES,
               N_("Consent can no longer be given: the mediation has ended."))
+        _when(status in SESSION_STATES,
+              N_("Consent by signing the mediation contract on the case page."))
         _when(
             subject.participant is not None and subject.participant.consented_at is None,
             N_("You have already consented."),
@@ -139,10 +145,12 @@ def check(
         _require(role in MEDIATORS, N_("Only the mediator can schedule sessions."))
         _when(status in {CaseStatus.accepted} | SESSION_STATES,
               N_("Sessions can be scheduled once a mediator has taken the case."))
+        _when_term_runs(case)
         return
     if action is Action.join_session:
         _when(status in SESSION_STATES,
-              N_("The session opens once every party has consented to mediation."))
+              N_("The session opens once everyone has signed the mediation contract."))
+        _when_term_runs(case)
         # Mediation is voluntary: a party who joined late takes part only after consenting.
         _when(role != CaseRole.party or subject.participant is None
               or subject.participant.consented_at is not None,
@@ -151,6 +159,7 @@ def check(
     if action is Action.start_session:
         _require(role in MEDIATORS, N_("Only the mediator can start the session."))
         _when(status == CaseStatus.consented, N_("The session cannot be started now."))
+        _when_term_runs(case)
         return
     if action is Action.end_without_agreement:
         _require(role in MEDIATORS, N_("Only the mediator can end the mediation."))
@@ -165,7 +174,30 @@ def check(
         # Once signed, the agreement binds the people who signed it; the set stays as it is.
         _when(status in WITHDRAWABLE, N_("Participants can no longer be removed."))
         return
+    if action is Action.set_contract_terms:
+        _require(role == CaseRole.mediator, N_("Only the mediator can set the contract's terms."))
+        _when(status == CaseStatus.accepted,
+              N_("The contract's terms cannot change once the mediation has begun."))
+        return
+    if action is Action.extend_term:
+        _require(role == CaseRole.mediator, N_("Only the mediator can extend the term."))
+        _when(status in SESSION_STATES and case.term_ends_at is not None,
+              N_("The term can be extended while the mediation runs."))
+        return
     raise AssertionError(f"unhandled action {action}")  # pragma: no cover
+
+
+def term_expired(case: Case, now: datetime | None = None) -> bool:
+    """The term of mediation has run out (odr.terms), and it was not extended."""
+    return case.term_ends_at is not None and case.term_ends_at <= (now or utcnow())
+
+
+def _when_term_runs(case: Case) -> None:
+    # The law bounds mediation in time: past its term no session takes place until the
+    # mediator extends it with the parties' agreement or closes the case.
+    _when(not term_expired(case), N_("The term of mediation has expired. The mediator can "
+                                     "extend it with the parties' agreement, or close the "
+                                     "case."))
 
 
 def check_removal(subject: Subject, case: Case, target: Participant) -> None:

@@ -15,7 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from documents import routes as document_routes
-from odr import api, forgery, migrate, openapi, pages
+from odr import api, forgery, migrate, openapi, pages, terms
 from odr.deps import language_of
 from odr.errors import N_, Refused
 from odr.headers import SecurityHeaders
@@ -80,9 +80,12 @@ def create_app(settings: Settings | None = None, *, migrate_on_start: bool = Tru
                 cluster = services.cluster
                 if cluster is not None:
                     await cluster.start()  # once the runtimes have said what they hold
+                term_watch = app.state.term_watch = terms.TermWatch(services)
+                term_watch.start()
                 try:
                     yield
                 finally:
+                    await term_watch.close()
                     if cluster is not None:
                         await cluster.close()  # leases go first: clients move at once
         finally:

@@ -74,6 +74,9 @@ STATUS_ACTIONS = {
 log = logging.getLogger("odr.cases")
 
 StatusListener = Callable[[int, CaseStatus], Coroutine[Any, Any, None]]
+# Hears, inside the transaction, that the people of a case changed (the mediation contract is
+# prepared again for them: documents.contract).
+RosterListener = Callable[[Case, AsyncSession, User | None], Coroutine[Any, Any, None]]
 
 # Close code of a live-room or draft socket whose person was removed from the case; the pages
 # show why and do not reconnect.
@@ -106,6 +109,7 @@ class CaseService:
         self.audit = audit
         self.status_listeners: list[StatusListener] = []
         self.disconnectors: list[Disconnector] = []
+        self.roster_listeners: list[RosterListener] = []
         # With several processes, events go through Redis to every process's ``deliver``
         # (False: not sent, so this process delivers its own); None: one process.
         self.publish: Callable[[dict[str, Any]], Awaitable[bool]] | None = None
@@ -227,26 +231,21 @@ class CaseService:
         )
         case.chosen_mediator_id = mediator.id
         await self.transition(case, CaseStatus.accepted, actor=mediator, session=session)
-        await self._advance_if_all_consented(case, actor=mediator, session=session)
+        await self._roster_changed(case, session, mediator)
 
     async def consent(
         self, case: Case, participant: Participant, *, user: User, session: AsyncSession
     ) -> None:
+        """A party who joined after the mediation contract was concluded consents to take part
+        (before that, parties consent by signing the contract: documents.contract)."""
         participant.consented_at = utcnow()
         session.add(participant)
         await self.record(session, case, "consented", actor=user)
-        await self._advance_if_all_consented(case, actor=user, session=session)
 
-    async def _advance_if_all_consented(
-        self, case: Case, *, actor: User | None, session: AsyncSession
-    ) -> None:
-        """Mediation is voluntary: it moves on only once every party (two or more) agreed."""
-        if case.status != CaseStatus.accepted:
-            return
-        everyone = await participants(case, session=session)
-        parties = [p for p in everyone if p.role == CaseRole.party]
-        if len(parties) >= 2 and all(p.consented_at for p in parties):
-            await self.transition(case, CaseStatus.consented, actor=actor, session=session)
+    async def _roster_changed(self, case: Case, session: AsyncSession, actor: User | None
+                              ) -> None:
+        for listener in self.roster_listeners:
+            await listener(case, session, actor)
 
     async def add_participant(
         self, case: Case, user: User, role: CaseRole, side: Side | None, *, session: AsyncSession
@@ -274,6 +273,7 @@ class CaseService:
             audit_detail={"user_id": user.id, "side": side.value if side else None},
         )
         await session.flush()
+        await self._roster_changed(case, session, user)
         return participant
 
     async def remove_participant(
@@ -295,7 +295,7 @@ class CaseService:
             session, case, "participant_removed", actor=subject.user, detail=reason,
             audit_detail={"user_id": user_id, "role": target.role.value},
         )
-        await self._advance_if_all_consented(case, actor=subject.user, session=session)
+        await self._roster_changed(case, session, subject.user)
         case_id = case.id or 0
         after_commit(session, lambda: self._disconnect(case_id, user_id))
         return target

@@ -181,6 +181,13 @@ class Case(SQLModel, table=True):
     other_party_contact: str = Field(max_length=254)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
+    # The term of mediation (odr.terms): it runs from the mediation contract's conclusion.
+    # Past its end no session opens until the mediator extends it or closes the case.
+    term_ends_at: datetime | None = Field(default=None, index=True)
+    term_extended_days: int = 0
+    # Each notice about the term is sent once, by whichever process claims it first.
+    term_reminded_at: datetime | None = None
+    term_expired_at: datetime | None = None
 
 
 class Participant(SQLModel, table=True):

@@ -69,6 +69,18 @@ class Settings(BaseSettings):
     # channel without the lobby.
     room_grace_seconds: int = Field(default=30, ge=0)
 
+    # The term of mediation, in calendar days from the mediation contract's conclusion, and how
+    # many days in all the mediator may extend it by with the parties' agreement (odr.terms).
+    # Law No. 401-IV bounds the procedure in time; its current text could not be read where
+    # this was written, so both are settings: check them against the law before relying on
+    # the defaults.
+    mediation_term_days: int = Field(default=30, ge=1, le=366)
+    mediation_extension_days: int = Field(default=30, ge=0, le=366)
+    # The mediator is reminded this many days before the term ends; the term watch looks
+    # for reminders and expiries this often.
+    term_reminder_days: int = Field(default=3, ge=0)
+    term_check_seconds: float = Field(default=60, gt=0)
+
     # Agreement drafts: the largest single Yjs update a client may send.
     draft_max_update_bytes: int = Field(default=1_000_000, ge=1024)
 

@@ -38,6 +38,9 @@ FLASH = {
     "welcome": N_("Welcome! Your account has been created."),
     "password": N_("Your new password is saved. You have been signed out everywhere else."),
     "signed": N_("Your signature has been added to the agreement."),
+    "contract_signed": N_("Your signature has been added to the mediation contract."),
+    "contract_terms": N_("The contract has been prepared again with the new terms."),
+    "term_extended": N_("The term of mediation has been extended."),
     "filed": N_("The agreement has been filed with the court. Its filing number is below."),
 }
 

@@ -94,6 +94,13 @@ EVENT_LABELS = {
     "filed": N_("Agreement filed with the court"),
     "filing_accepted": N_("The court accepted the agreement"),
     "filing_rejected": N_("The court rejected the agreement"),
+    "contract_prepared": N_("Mediation contract prepared for signature"),
+    "contract_void": N_("The people of the case changed: the unsigned contract was replaced"),
+    "contract_signed": N_("Signed the mediation contract"),
+    "contract_concluded": N_("Mediation contract signed by everyone: the term of mediation "
+                             "runs"),
+    "term_extended": N_("Term of mediation extended with the parties' agreement"),
+    "term_expired": N_("The term of mediation expired"),
 }
 
 FILING_STATUS_LABELS = {

@@ -146,6 +146,25 @@ def expect(response: httpx2.Response, status: int) -> Any:
     return response.json() if response.content else None
 
 
+def sign_contract(case_id: int, signers: list[tuple[Any, str, str]]) -> dict[str, Any]:
+    """Each signer, as (client, full name, password), signs the case's mediation contract: how
+    the parties consent to mediation and the sessions open. Returns the contract as the last
+    signer saw it before signing."""
+    contract: dict[str, Any] = {}
+    for client, name, password in signers:
+        got = client.get(f"/api/v1/cases/{case_id}/contract")
+        assert got.status_code == 200, got.text
+        contract = got.json()
+        got = client.post(f"/api/v1/drafts/{contract['draft_id']}/sign",
+                          json={"password": password, "full_name": name})
+        assert got.status_code == 200, got.text
+    return contract
+
+
+def signer(person: Person) -> tuple[Any, str, str]:
+    return person.client, person.name, person.password
+
+
 def token_of(link: str) -> str:
     return urlsplit(link).path.rstrip("/").rsplit("/", 1)[1]
 
@@ -370,7 +389,8 @@ class Platform:
         if status == CaseStatus.withdrawn:
             self.set_status(cast.requester, case_id, CaseStatus.withdrawn)
             return case_id
-        got = expect(cast.party_b.client.post(f"/api/v1/cases/{case_id}/consent", json={}), 200)
+        sign_contract(case_id, [signer(p) for p in (cast.requester, cast.party_b, cast.mediator)])
+        got = expect(cast.party_b.client.get(f"/api/v1/cases/{case_id}"), 200)
         assert got["status"] == "consented"
         if status == CaseStatus.consented:
             return case_id

@@ -45,7 +45,7 @@ invite         in_session    409  403  403  201  201  403  403  404  404  404  4
 invite         withdrawn     409  403  403  409  409  403  403  404  404  404  404  404  401
 accept         requested     403  403  403  200  --   403  --   404  404  404  404  404  401
 accept         accepted      403  403  403  409  409  403  403  404  404  404  404  404  401
-consent        accepted      409  200  403  403  403  403  403  404  404  404  404  404  401
+consent        accepted      409  409  403  403  403  403  403  404  404  404  404  404  401
 consent        consented     409  409  403  403  403  403  403  404  404  404  404  404  401
 decline        requested     200  200  403  200  --   403  --   404  404  404  404  404  401
 decline        accepted      200  200  403  403  403  403  403  404  404  404  404  404  401
@@ -72,6 +72,10 @@ remove         requested     403  403  403  404  --   403  --   404  404  404  4
 remove         accepted      403  403  403  200  200  403  403  404  404  404  404  404  401
 remove         in_session    403  403  403  200  200  403  403  404  404  404  404  404  401
 remove         withdrawn     403  403  403  409  409  403  403  404  404  404  404  404  401
+contract_terms accepted      403  403  403  200  403  403  403  404  404  404  404  404  401
+contract_terms consented     403  403  403  409  403  403  403  404  404  404  404  404  401
+extend_term    accepted      403  403  403  409  403  403  403  404  404  404  404  404  401
+extend_term    consented     403  403  403  200  403  403  403  404  404  404  404  404  401
 """
 
 # Which action of the policy each row exercises.
@@ -89,6 +93,8 @@ ACTIONS = {
     "join": Action.join_session,
     "revoke": Action.revoke_invitation,
     "remove": Action.remove_participant,
+    "contract_terms": Action.set_contract_terms,
+    "extend_term": Action.extend_term,
 }
 READ_ONLY = frozenset({"view", "events", "join"})
 STATUS_CHANGES = {"decline": "declined", "withdraw": "withdrawn", "in_session": "in_session",
@@ -234,6 +240,10 @@ def act(action: str, client: TestClient, case_id: int, target: int = 0) -> httpx
     if action == "remove":
         return client.post(f"{base}/participants/{target}/remove",
                            json={"reason": "Not needed in this case."})
+    if action == "contract_terms":
+        return client.put(f"{base}/contract", json={"fee": "20 000 tenge", "term_days": 20})
+    if action == "extend_term":
+        return client.post(f"{base}/term/extensions", json={"days": 5, "parties_agreed": True})
     raise AssertionError(action)
 
 
@@ -335,11 +345,12 @@ def assert_effect(
         assert {"user_id": actor, "role": CaseRole.mediator.value} in [
             {"user_id": p["user_id"], "role": p["role"]} for p in after["case"]["participants"]
         ]
-    elif cell.action == "consent":
-        me = next(p for p in after["case"]["participants"] if p["user_id"] == actor)
-        assert me["consented"] is True
-        assert after["case"]["status"] == "consented"
-        assert [e["kind"] for e in new_events] == ["consented", "status"]
+    elif cell.action == "contract_terms":
+        assert [e["kind"] for e in new_events] == ["contract_void", "contract_prepared"]
+        assert (body["fee"], body["term_days"]) == ("20 000 tenge", 20)
+    elif cell.action == "extend_term":
+        assert [e["kind"] for e in new_events] == ["term_extended"]
+        assert body["extended_days"] == 5
     elif cell.action in STATUS_CHANGES:
         assert after["case"]["status"] == STATUS_CHANGES[cell.action]
         assert new_events[-1]["kind"] == "status"

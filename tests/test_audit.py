@@ -83,8 +83,11 @@ def test_actions_are_audited(platform: Platform, cast: Cast) -> None:
     case_actions = [a for a, c in actions if c == case_id]
     assert case_actions == (
         ["case.requested", "case.status"]
-        + ["case.invited", "case.joined"] * 5
-        + ["case.consented", "case.status"]
+        # Once the other party is in, the mediation contract is prepared; the others who
+        # join next do not sign it, so it stays.
+        + ["case.invited", "case.joined", "case.contract_prepared"]
+        + ["case.invited", "case.joined"] * 4
+        + ["case.contract_signed"] * 3 + ["case.contract_concluded", "case.status"]
     )
     statuses = [json.loads(d)["status"] for _s, a, c, d in entries(platform)
                 if c == case_id and a == "case.status"]

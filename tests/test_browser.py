@@ -91,7 +91,8 @@ def test_request_take_invite_accept_consent(server: LiveServer, browser: object,
     link = mpage.input_value("#invite-link")
     assert "/invitations/" in link
 
-    # The employer opens the link, creates an account, and consents.
+    # The employer opens the link, creates an account, and consents by signing the
+    # mediation contract; so do the citizen (on her phone) and the mediator.
     employer = browser.new_context(locale="en-GB")
     epage = employer.new_page()
     epage.set_default_timeout(10_000)
@@ -100,14 +101,27 @@ def test_request_take_invite_accept_consent(server: LiveServer, browser: object,
     epage.fill("#f-password", "another-password-2")
     epage.click("form button[type=submit]")
     epage.wait_for_url(re.compile(r"/cases/\d+"))
-    epage.click("form[action$='/consent'] button")
+    expect(epage.locator("a[href$='/room']")).to_have_count(0)
+    mediator_name = mpage.evaluate("fetch('/api/v1/me').then(r => r.json()).then(b => b.name)")
+    for who, name, secret in ((epage, "Bereke LLP", "another-password-2"),
+                              (page, "Асель Жумабекова", "strong-password-1"),
+                              (mpage, mediator_name, password)):
+        who.goto(case_url)
+        who.click("#contract a.btn-primary[href$='/sign']")
+        expect(who.locator(".contract-text h1")).to_be_visible()  # the text, before the form
+        who.fill("#f-full_name", name)
+        who.fill("#f-password", secret)
+        who.click("form[action$='/sign'] button[type=submit]")
+        who.wait_for_url(re.compile(r"/cases/\d+\?done=contract_signed"))
+    epage.goto(case_url)
     expect(epage.locator(".title-row .badge-consented")).to_be_visible()
     expect(epage.locator("a[href$='/room']")).to_be_visible()
+    expect(epage.locator("#term")).to_contain_text("30")
 
     # The citizen sees the new state and the other side on the case page.
     page.goto(case_url)
     expect(page.locator(".title-row .badge-consented")).to_be_visible()
-    expect(page.locator(".people")).to_contain_text("Bereke LLP")
+    expect(page.locator("#participants .people")).to_contain_text("Bereke LLP")
 
     # The used link is refused with its own message.
     again = browser.new_context(locale="en-GB").new_page()

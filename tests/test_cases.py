@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from odr.models import CaseRole, CaseStatus, Side
-from tests.harness import Cast, Person, Platform, case_request, expect
+from tests.harness import Cast, Person, Platform, case_request, expect, sign_contract, signer
 
 
 def timeline(person: Person, case_id: int) -> list[tuple[str, str | None]]:
@@ -111,7 +111,10 @@ def test_requested_accepted_consented(platform: Platform) -> None:
     assert joined["status"] == "accepted"
     party_b = expect(party_b_client.get("/api/v1/me"), 200)
 
-    consented = expect(party_b_client.post(f"/api/v1/cases/{case_id}/consent", json={}), 200)
+    # Consent is signing the mediation contract: both parties and the mediator.
+    sign_contract(case_id, [signer(requester), (party_b_client, "Olga Petrova", "olga's password"),
+                            signer(mediator)])
+    consented = view(mediator, case_id)
     assert consented["status"] == "consented"
     assert all(p["consented"] for p in consented["participants"] if p["role"] == "party")
 
@@ -120,7 +123,11 @@ def test_requested_accepted_consented(platform: Platform) -> None:
         ("status", "accepted"),
         ("invited", None),
         ("joined", None),
-        ("consented", None),
+        ("contract_prepared", None),
+        ("contract_signed", None),
+        ("contract_signed", None),
+        ("contract_signed", None),
+        ("contract_concluded", None),
         ("status", "consented"),
     ]
     for person in (requester, mediator):
@@ -128,21 +135,12 @@ def test_requested_accepted_consented(platform: Platform) -> None:
     events = expect(party_b_client.get(f"/api/v1/cases/{case_id}/events"), 200)
     assert [(e["kind"], e["status"]) for e in events] == expected
     actors = [e["actor_id"] for e in events]
+    # The contract is prepared by the change that completed the case's people (B joining).
     assert actors == [requester.id, mediator.id, mediator.id, party_b["id"], party_b["id"],
-                      party_b["id"]]
+                      requester.id, party_b["id"], mediator.id, None, None]
     # Every participant finds the case in their list.
     for client in (requester.client, mediator.client, party_b_client):
         assert case_id in [c["id"] for c in expect(client.get("/api/v1/cases"), 200)]
-
-
-def test_consent_waits_for_every_party(platform: Platform, cast: Cast) -> None:
-    case_id = platform.build_case(cast, CaseStatus.accepted)
-    third = platform.register("Third Party")
-    platform.invite_and_accept(case_id, cast.mediator, third, CaseRole.party, Side.b)
-    assert expect(cast.party_b.client.post(
-        f"/api/v1/cases/{case_id}/consent", json={}), 200)["status"] == "accepted"
-    assert expect(third.client.post(
-        f"/api/v1/cases/{case_id}/consent", json={}), 200)["status"] == "consented"
 
 
 def test_a_party_who_joins_after_consent_consents_before_the_session(
@@ -173,19 +171,22 @@ def unchanged(platform: Platform, person: Person, case_id: int) -> dict[str, Any
 
 def test_consent_twice(platform: Platform, cast: Cast) -> None:
     case_id = platform.build_case(cast, CaseStatus.accepted)
-    expect(cast.party_b.client.post(f"/api/v1/cases/{case_id}/consent", json={}), 200)
+    contract = sign_contract(case_id, [signer(cast.party_b)])
     before = unchanged(platform, cast.party_b, case_id)
-    body = expect(cast.party_b.client.post(f"/api/v1/cases/{case_id}/consent", json={}), 409)
-    assert body == {"detail": "You have already consented."}
+    body = expect(cast.party_b.client.post(f"/api/v1/drafts/{contract['draft_id']}/sign", json={
+        "password": cast.party_b.password, "full_name": cast.party_b.name}), 409)
+    assert body == {"detail": "You have already signed this agreement."}
     assert unchanged(platform, cast.party_b, case_id) == before
 
 
-def test_requester_consented_by_asking(platform: Platform, cast: Cast) -> None:
+def test_before_the_sessions_consent_is_signing_the_contract(platform: Platform, cast: Cast
+                                                            ) -> None:
     case_id = platform.build_case(cast, CaseStatus.accepted)
-    before = unchanged(platform, cast.requester, case_id)
-    body = expect(cast.requester.client.post(f"/api/v1/cases/{case_id}/consent", json={}), 409)
-    assert body == {"detail": "You have already consented."}
-    assert unchanged(platform, cast.requester, case_id) == before
+    for person in (cast.requester, cast.party_b):
+        before = unchanged(platform, person, case_id)
+        body = expect(person.client.post(f"/api/v1/cases/{case_id}/consent", json={}), 409)
+        assert body == {"detail": "Consent by signing the mediation contract on the case page."}
+        assert unchanged(platform, person, case_id) == before
 
 
 def test_accept_twice(platform: Platform, cast: Cast) -> None:

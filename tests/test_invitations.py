@@ -80,7 +80,8 @@ def test_invitation_mail_and_accept_with_a_new_account(
     assert {"user_id": me["id"], "name": "Olga Petrova", "role": "party", "side": "b",
             "consented": False} in case["participants"]
     events = expect(requester.client.get(f"/api/v1/cases/{case_id}/events"), 200)
-    assert [e["kind"] for e in events][-2:] == ["invited", "joined"]
+    # With both parties in, the mediation contract is prepared for them to sign.
+    assert [e["kind"] for e in events][-3:] == ["invited", "joined", "contract_prepared"]
     # The account works with the password she chose.
     platform.login("olga@example.kz", "olga's password")
 

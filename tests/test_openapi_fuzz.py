@@ -64,7 +64,8 @@ class Findings:
 
     def add(self, failure: Failure, label: str, case: Any, response: Any) -> None:
         what = f"{failure.title} | {label} | {response.status_code}"
-        self.examples.setdefault(what, f"sent {case.body!r:.150} got {response.text:.150}")
+        body = response.content.decode(errors="replace")  # a PDF is not text
+        self.examples.setdefault(what, f"sent {case.body!r:.150} got {body:.150}")
         self.counts[what] += 1
 
     def report(self) -> str:

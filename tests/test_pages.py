@@ -7,7 +7,7 @@ import re
 from datetime import UTC, datetime
 
 from odr.models import CaseStatus
-from tests.harness import Cast, Person, Platform, expect
+from tests.harness import Cast, Person, Platform, expect, sign_contract, signer
 from tests.harness import form_token as csrf
 
 ERROR = re.compile(r'class="field-error" id="([\w.]+)-error">([^<]+)<')
@@ -122,18 +122,22 @@ def test_unknown_page_and_other_peoples_cases_are_plain_404_pages(
 def buttons(page: str) -> set[str]:
     return set(re.findall(r'action="/cases/\d+/(accept|consent)"', page)) | (
         {"join"} if re.search(r'href="/cases/\d+/room"', page) else set()
+    ) | (
+        {"sign"} if re.search(r'class="btn btn-primary" href="/drafts/\d+/sign"', page)
+        else set()
     ) | set(re.findall(r'name="status" value="(\w+)"', page))
 
 
 def test_case_page_offers_only_what_the_policy_allows(platform: Platform, cast: Cast) -> None:
     case_id = platform.build_case(cast, CaseStatus.accepted)
     page = f"/cases/{case_id}"
-    assert buttons(cast.party_b.client.get(page).text) == {"consent", "declined", "withdrawn"}
-    assert buttons(cast.requester.client.get(page).text) == {"declined", "withdrawn"}
-    assert buttons(cast.mediator.client.get(page).text) == set()
+    # Parties consent by signing the mediation contract, and so does the mediator.
+    assert buttons(cast.party_b.client.get(page).text) == {"sign", "declined", "withdrawn"}
+    assert buttons(cast.requester.client.get(page).text) == {"sign", "declined", "withdrawn"}
+    assert buttons(cast.mediator.client.get(page).text) == {"sign"}
     assert buttons(cast.observer.client.get(page).text) == set()
-    # Once everyone consented, the session can be joined and the mediator can start it.
-    expect(cast.party_b.client.post(f"/api/v1/cases/{case_id}/consent", json={}), 200)
+    # Once everyone signed, the session can be joined and the mediator can start it.
+    sign_contract(case_id, [signer(p) for p in (cast.requester, cast.party_b, cast.mediator)])
     assert buttons(cast.mediator.client.get(page).text) == {"join", "in_session",
                                                             "no_agreement"}
     assert buttons(cast.party_b.client.get(page).text) == {"join", "withdrawn"}

@@ -23,7 +23,15 @@ from odr.models import CaseRole, Side, User
 from odr.schemas import InvitationAccept
 from odr.services import Services
 from tests.databases import database
-from tests.harness import PASSWORD, Platform, case_request, expect, make_settings, token_of
+from tests.harness import (
+    PASSWORD,
+    Platform,
+    case_request,
+    expect,
+    make_settings,
+    sign_contract,
+    token_of,
+)
 
 
 @pytest.fixture(scope="module")
@@ -74,8 +82,10 @@ def test_register_request_invite_accept_on_postgres(pg_platform: Platform) -> No
                      json={"name": "Olga Petrova", "password": PASSWORD}), 200)
     expect(platform.client().post(f"/api/v1/invitations/{token}/accept",
                                   json={"name": "Olga Again", "password": PASSWORD}), 409)
-    consented = expect(olga.post(f"/api/v1/cases/{case_id}/consent", json={}), 200)
-    assert consented["status"] == "consented"
+    sign_contract(case_id, [(mediator.client, mediator.name, mediator.password),
+                            (olga, "Olga Petrova", PASSWORD),
+                            (requester.client, requester.name, requester.password)])
+    assert expect(olga.get(f"/api/v1/cases/{case_id}"), 200)["status"] == "consented"
 
     starts = (datetime.now(UTC) + timedelta(days=3)).astimezone().replace(microsecond=0)
     expect(mediator.client.post(f"/api/v1/cases/{case_id}/sessions",
@@ -85,7 +95,9 @@ def test_register_request_invite_accept_on_postgres(pg_platform: Platform) -> No
 
     events = expect(requester.client.get(f"/api/v1/cases/{case_id}/events"), 200)
     assert [e["kind"] for e in events] == [
-        "requested", "status", "invited", "joined", "consented", "status", "session_scheduled"]
+        "requested", "status", "invited", "joined", "contract_prepared", "contract_signed",
+        "contract_signed", "contract_signed", "contract_concluded", "status",
+        "session_scheduled"]
 
     # Failed sign-ins are counted in a time window on this engine too.
     wrong = platform.client().post("/api/v1/auth/login",

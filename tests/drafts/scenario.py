@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 
+from tests.harness import sign_contract
 from tests.live import LiveServer
 
 
@@ -14,6 +15,8 @@ from tests.live import LiveServer
 class Person:
     name: str
     client: httpx.Client
+    full_name: str = ""
+    password: str = ""
 
     @property
     def cookie(self) -> str:
@@ -31,7 +34,7 @@ def login(server: LiveServer, role: str) -> Person:
     client = httpx.Client(base_url=server.url, headers={"accept-language": "en"}, timeout=10)
     response = client.post("/api/v1/auth/login", json={"email": email, "password": password})
     assert response.status_code == 200, response.text
-    return Person(role, client)
+    return Person(role, client, response.json()["name"], password)
 
 
 @dataclass
@@ -69,8 +72,9 @@ class DraftScene:
 def draft_scene(server: LiveServer, language: str = "ru") -> DraftScene:
     mediator, party_a, party_b = (login(server, r) for r in ("mediator", "party A", "party B"))
     case_id = 1
-    consented = party_b.post(f"/api/v1/cases/{case_id}/consent")
-    assert consented.status_code == 200 and consented.json()["status"] == "consented"
+    sign_contract(case_id, [(p.client, p.full_name, p.password)
+                            for p in (party_a, party_b, mediator)])
+    assert mediator.get(f"/api/v1/cases/{case_id}").json()["status"] == "consented"
     created = mediator.post(f"/api/v1/cases/{case_id}/drafts",
                             {"language": language, "template": "default"})
     assert created.status_code == 201, created.text

@@ -53,8 +53,9 @@ def test_the_sealed_certificate_of_completion_reads_back_whole(platform: Platfor
     for person, address in addresses:
         assert person.name in words and person.email in words
         assert address in words
-    hashes = {h for row in platform.sql("select sha256_before, sha256_after "
-                                        "from agreementsignature") for h in row}
+    hashes = {h for row in platform.sql("select sha256_before, sha256_after from "
+                                        "agreementsignature where agreement_id = ?",
+                                        agreement["id"]) for h in row}
     hashes.add(agreement["text_sha256"])
     assert len(hashes) == 5  # the frozen text, and the file before and after each signature
     lines = {line.strip() for line in text.splitlines()}

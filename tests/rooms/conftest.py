@@ -14,7 +14,7 @@ import httpx
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
-from tests.harness import PASSWORD, case_request, token_of, unique_email
+from tests.harness import PASSWORD, case_request, sign_contract, token_of, unique_email
 from tests.live import LiveServer, live_server, mailed_link, query
 
 TIMEOUT = 10.0
@@ -26,6 +26,7 @@ class User:
     name: str
     email: str
     client: httpx.Client
+    password: str = ""
 
     @property
     def cookie(self) -> str:
@@ -68,7 +69,7 @@ class Server:
         got = client.post("/api/v1/auth/login", json={"email": email, "password": password})
         assert got.status_code == 200, got.text
         body = got.json()
-        return User(body["id"], body["name"], email, client)
+        return User(body["id"], body["name"], email, client, password)
 
     def demo(self, label: str) -> User:
         """A demo account, switched to English (the demo speaks Russian) so tests read errors."""
@@ -86,7 +87,7 @@ class Server:
         token = token_of(mailed_link(self.live, email, "/signup/"))
         got = client.post("/api/v1/auth/register/confirm", json={"token": token})
         assert got.status_code == 201, got.text
-        return User(got.json()["id"], name, email, client)
+        return User(got.json()["id"], name, email, client, PASSWORD)
 
     def audit(self, action: str) -> list[tuple[int | None, int | None, dict[str, Any]]]:
         rows = query(self.live, "SELECT actor_id, case_id, detail FROM auditentry "
@@ -120,8 +121,9 @@ class Server:
         self.invite(case_id, cast.mediator, cast.interpreter_b, "interpreter", "b")
         self.invite(case_id, cast.mediator, cast.observer, "observer", None)
         if consented:
-            got = cast.party_b.client.post(f"/api/v1/cases/{case_id}/consent", json={})
-            assert got.status_code == 200 and got.json()["status"] == "consented", got.text
+            sign_contract(case_id, [(u.client, u.name, u.password)
+                                    for u in (cast.party_a, cast.party_b, cast.mediator)])
+            assert self.case_status(cast.mediator, case_id) == "consented"
         return case_id
 
 

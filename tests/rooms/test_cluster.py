@@ -32,7 +32,7 @@ from websockets.exceptions import ConnectionClosed
 
 from tests.databases import create_database, drop_database, url_of
 from tests.drafts.yclient import YClient
-from tests.harness import case_request
+from tests.harness import case_request, sign_contract
 from tests.live import free_port, live_server
 from tests.rooms.conftest import Peer, Server, User, joined
 from tests.rooms.media_client import eventually
@@ -160,8 +160,8 @@ def new_case(on: Server, people: People) -> int:
     got = people.mediator.client.post(f"/api/v1/cases/{case_id}/accept", json={})
     assert got.status_code == 200, got.text
     on.invite(case_id, people.mediator, people.party_b, "party", "b")
-    got = people.party_b.client.post(f"/api/v1/cases/{case_id}/consent", json={})
-    assert got.status_code == 200 and got.json()["status"] == "consented", got.text
+    sign_contract(case_id, [(u.client, u.name, u.password)
+                            for u in (people.party_a, people.party_b, people.mediator)])
     return case_id
 
 
