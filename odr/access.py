@@ -30,6 +30,7 @@ class Action(enum.StrEnum):
     remove_participant = "remove_participant"
     set_contract_terms = "set_contract_terms"
     extend_term = "extend_term"
+    close_case = "close_case"
 
 
 class GlobalAction(enum.StrEnum):
@@ -183,6 +184,12 @@ def check(
         _require(role == CaseRole.mediator, N_("Only the mediator can extend the term."))
         _when(status in SESSION_STATES and case.term_ends_at is not None,
               N_("The term can be extended while the mediation runs."))
+        return
+    if action is Action.close_case:
+        _require(role == CaseRole.mediator, N_("Only the mediator can close the case."))
+        _when(case.closed_at is None
+              and status not in {CaseStatus.requested, CaseStatus.declined},
+              N_("The case cannot be closed now."))
         return
     raise AssertionError(f"unhandled action {action}")  # pragma: no cover
 

@@ -6,7 +6,7 @@ from zoneinfo import available_timezones
 
 from fastapi import APIRouter, BackgroundTasks, Request, Response, status
 
-from odr import accounts, cases, invitations, mail, register
+from odr import accounts, cases, closing, invitations, mail, register
 from odr.cookies import clear_session, set_session, sign_in
 from odr.deps import (
     SESSION_COOKIE,
@@ -31,17 +31,20 @@ from odr.deps import (
     Tr,
     client_ip,
 )
-from odr.errors import N_, Refused
-from odr.models import Category, Court, MediatorKind, OutboxMail, User
+from odr.errors import N_, Forbidden, Refused
+from odr.models import AccountRole, Category, Court, MediatorKind, OutboxMail, User
 from odr.openapi import refusals
 from odr.password_reset import RESET_REQUESTED
 from odr.schemas import (
     AuditReport,
+    CaseClose,
     CaseCreate,
     CaseEventPublic,
     CasePublic,
     CourtIn,
     CourtPublic,
+    FeedbackIn,
+    FeedbackSummaryPublic,
     InvitationAccept,
     InvitationCreate,
     InvitationCreated,
@@ -314,6 +317,35 @@ async def accept_case(ca: CaseTaker, svc: ServicesDep, session: SessionDep) -> C
     await svc.cases.accept(ca.case, mediator=ca.user, session=session)
     await session.commit()
     return await cases.case_public(ca.case, session=session)
+
+
+@router.post("/cases/{case_id}/close", tags=["cases"], responses=refusals(403, 409))
+async def close_case(data: CaseClose, ca: CaseViewer, svc: ServicesDep, session: SessionDep
+                     ) -> CasePublic:
+    """The mediator closes the case with its outcome and a reason; each party is then asked
+    for feedback (by e-mail, and on the case page)."""
+    await closing.close(ca.case, data, subject=ca.subject, svc=svc, session=session)
+    await session.commit()
+    await svc.mailer.deliver_pending()
+    return await cases.case_public(ca.case, session=session)
+
+
+@router.post("/cases/{case_id}/feedback", status_code=status.HTTP_204_NO_CONTENT,
+             tags=["cases"], responses=refusals(404, 409))
+async def give_feedback(data: FeedbackIn, ca: CaseViewer, session: SessionDep) -> Response:
+    """A party's answer on a closed case, once; it is kept without their name."""
+    await closing.answer(ca.case, ca.user, data, session=session)
+    await session.commit()
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/me/feedback", tags=["accounts"], responses=refusals(403))
+async def my_feedback(user: CurrentUser, session: SessionDep) -> FeedbackSummaryPublic:
+    """For a mediator: what the parties of their closed cases answered, without names."""
+    if user.role != AccountRole.mediator:
+        raise Forbidden(N_("Only mediators receive feedback."))
+    found = await closing.summary_for(user, session=session)
+    return FeedbackSummaryPublic(**found.__dict__)
 
 
 @router.post("/cases/{case_id}/consent", tags=["cases"])

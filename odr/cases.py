@@ -434,6 +434,8 @@ async def case_public(case: Case, *, session: AsyncSession) -> CasePublic:
         language=case.language, region=case.region, status=case.status,
         requester_id=case.requester_id, chosen_mediator_id=case.chosen_mediator_id,
         other_party_name=case.other_party_name, created_at=case.created_at,
+        term_ends_at=case.term_ends_at, outcome=case.outcome, close_reason=case.close_reason,
+        closed_at=case.closed_at,
         participants=[
             ParticipantPublic(
                 user_id=u.id or 0, name=u.name, role=p.role, side=p.side,

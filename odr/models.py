@@ -51,6 +51,30 @@ class CaseStatus(enum.StrEnum):
     no_agreement = "no_agreement"
 
 
+class Outcome(enum.StrEnum):
+    """How the mediator closed a case (odr.closing)."""
+
+    full_agreement = "full_agreement"
+    partial_agreement = "partial_agreement"
+    no_agreement = "no_agreement"
+    withdrawn = "withdrawn"
+    term_expired = "term_expired"
+
+
+class CloseReason(enum.StrEnum):
+    """Why, in a word the centre's statistics can count."""
+
+    settled = "settled"
+    settled_in_part = "settled_in_part"
+    positions_apart = "positions_apart"
+    party_stopped = "party_stopped"
+    not_suitable = "not_suitable"
+    referred_to_court = "referred_to_court"
+    party_withdrew = "party_withdrew"
+    term_ran_out = "term_ran_out"
+    other = "other"
+
+
 class Category(enum.StrEnum):
     family = "family"
     labour = "labour"
@@ -188,6 +212,10 @@ class Case(SQLModel, table=True):
     # Each notice about the term is sent once, by whichever process claims it first.
     term_reminded_at: datetime | None = None
     term_expired_at: datetime | None = None
+    # Closed by the mediator with an outcome (odr.closing); the status says where it ended.
+    outcome: Outcome | None = Field(default=None, index=True)
+    close_reason: CloseReason | None = None
+    closed_at: datetime | None = None
 
 
 class Participant(SQLModel, table=True):
@@ -281,3 +309,30 @@ class AuditHead(SQLModel, table=True):
     seq: int
     hash: str = Field(max_length=64)
     mac: str = Field(max_length=64)
+
+
+class FeedbackRequest(SQLModel, table=True):
+    """A party asked for feedback on a closed case; ``answered`` says they gave it. Which
+    answer is theirs is recorded nowhere (``Feedback`` has no user), so answers stay
+    anonymous while each party answers once."""
+
+    __table_args__ = (UniqueConstraint("case_id", "user_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="case.id", index=True)
+    user_id: int = Field(foreign_key="user.id", index=True)
+    answered: bool = False
+
+
+class Feedback(SQLModel, table=True):
+    """One party's anonymous answer about a closed case, for its mediator and the centre. Only
+    the day is kept, not the moment, so the time of an answer does not point to who gave it."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="case.id", index=True)
+    mediator_id: int = Field(foreign_key="user.id", index=True)
+    neutral: int  # 1 (not at all) .. 5 (fully): was the mediator neutral
+    clear: int  # 1 .. 5: was the process clear
+    again: str = Field(max_length=10)  # yes | maybe | no: would use mediation again
+    comment: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    on: date

@@ -16,7 +16,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from odr import access, accounts, audit, cases, invitations, mail, register
+from odr import access, accounts, audit, cases, closing, invitations, mail, register
 from odr.access import Action, GlobalAction
 from odr.cookies import clear_session, set_language, set_session, sign_in
 from odr.deps import (
@@ -38,8 +38,10 @@ from odr.models import AccountRole, CaseRole, MediatorKind, MediatorProfile, Use
 from odr.password_reset import RESET_REQUESTED
 from odr.schemas import (
     MAX_ID,
+    CaseClose,
     CaseCreate,
     CourtIn,
+    FeedbackIn,
     InvitationAccept,
     InvitationCreate,
     Login,
@@ -338,7 +340,9 @@ async def dashboard(p: PageDep) -> Response:
         await cases.open_requests(p.user, session=p.session)
         if p.user.role == AccountRole.mediator else []
     )
-    return p.render("dashboard.html", cases=mine, open_cases=open_cases)
+    feedback = (await closing.summary_for(p.user, session=p.session)
+                if p.user.role == AccountRole.mediator else None)
+    return p.render("dashboard.html", cases=mine, open_cases=open_cases, feedback=feedback)
 
 
 async def mediator_choices(session: AsyncSession) -> list[Any]:
@@ -408,6 +412,7 @@ async def case_page_context(p: Page, ca: CaseAccess) -> dict[str, Any]:
         "pending_invitations": await invitations.pending(ca.case, session=p.session)
         if can(Action.revoke_invitation) else [],
         "removable": removable,
+        "feedback_due": await closing.feedback_due(ca.case, ca.user, session=p.session),
     }
 
 
@@ -462,6 +467,44 @@ async def case_status(case_id: PathId, p: PageDep) -> Response:
                                     reason=data.reason)
     await p.session.commit()
     return redirect(f"/cases/{case_id}?done=status")
+
+
+@router.post("/cases/{case_id}/close")
+async def case_close(case_id: PathId, p: PageDep) -> Response:
+    values = await read_form(p.request)
+    ca = await case_access(p, case_id, Action.close_case)
+    try:
+        data = parse(CaseClose, values, p.tr)
+    except FormInvalid as exc:
+        return await render_case(p, ca, 422, values=exc.values, errors=exc.errors)
+    await closing.close(ca.case, data, subject=ca.subject, svc=p.svc, session=p.session)
+    await p.session.commit()
+    await p.svc.mailer.deliver_pending()
+    return redirect(f"/cases/{case_id}?done=closed")
+
+
+@router.get("/cases/{case_id}/feedback")
+async def feedback_page(case_id: PathId, p: PageDep) -> Response:
+    if p.user is None:
+        return login_redirect(p.request)
+    ca = await case_access(p, case_id, Action.view_case)
+    if not await closing.feedback_due(ca.case, ca.user, session=p.session):
+        return redirect(f"/cases/{case_id}")
+    return p.render("feedback.html", case=ca.case, values={}, errors={})
+
+
+@router.post("/cases/{case_id}/feedback")
+async def feedback_submit(case_id: PathId, p: PageDep) -> Response:
+    values = await read_form(p.request)
+    ca = await case_access(p, case_id, Action.view_case)
+    try:
+        data = parse(FeedbackIn, values, p.tr)
+    except FormInvalid as exc:
+        return p.render("feedback.html", 422, case=ca.case, values=exc.values,
+                        errors=exc.errors)
+    await closing.answer(ca.case, ca.user, data, session=p.session)
+    await p.session.commit()
+    return redirect(f"/cases/{case_id}?done=feedback")
 
 
 @router.post("/cases/{case_id}/invitations")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -22,7 +22,9 @@ from odr.models import (
     CaseRole,
     CaseStatus,
     Category,
+    CloseReason,
     MediatorKind,
+    Outcome,
     Side,
 )
 from odr.vocab import REGION_LABELS
@@ -158,6 +160,12 @@ class CasePublic(BaseModel):
     other_party_name: str
     created_at: datetime
     participants: list[ParticipantPublic]
+    # The term of mediation's end (from the mediation contract's conclusion), and how the
+    # mediator closed the case.
+    term_ends_at: datetime | None = None
+    outcome: Outcome | None = None
+    close_reason: CloseReason | None = None
+    closed_at: datetime | None = None
 
 
 class CaseEventPublic(BaseModel):
@@ -169,6 +177,32 @@ class CaseEventPublic(BaseModel):
     kind: str
     status: CaseStatus | None
     detail: str
+
+
+class CaseClose(Input):
+    outcome: Outcome
+    reason: CloseReason
+    note: Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)] = ""
+
+
+class FeedbackIn(Input):
+    """A party's answer on a closed case: was the mediator neutral, was the process clear
+    (1: not at all .. 5: fully), would they use mediation again, and a comment."""
+
+    neutral: Annotated[int, Field(ge=1, le=5)]
+    clear: Annotated[int, Field(ge=1, le=5)]
+    again: Literal["yes", "maybe", "no"]
+    comment: Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)] = ""
+
+
+class FeedbackSummaryPublic(BaseModel):
+    answers: int
+    neutral: float | None
+    clear: float | None
+    again_yes: int
+    again_maybe: int
+    again_no: int
+    comments: list[str]
 
 
 class StatusChange(Input):

@@ -41,6 +41,8 @@ FLASH = {
     "contract_signed": N_("Your signature has been added to the mediation contract."),
     "contract_terms": N_("The contract has been prepared again with the new terms."),
     "term_extended": N_("The term of mediation has been extended."),
+    "closed": N_("The case is closed. The parties are asked for their feedback."),
+    "feedback": N_("Thank you: your answers are kept without your name."),
     "filed": N_("The agreement has been filed with the court. Its filing number is below."),
 }
 

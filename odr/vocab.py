@@ -101,6 +101,27 @@ EVENT_LABELS = {
                              "runs"),
     "term_extended": N_("Term of mediation extended with the parties' agreement"),
     "term_expired": N_("The term of mediation expired"),
+    "closed": N_("The mediator closed the case"),
+}
+
+OUTCOME_LABELS = {
+    "full_agreement": N_("Full agreement"),
+    "partial_agreement": N_("Partial agreement"),
+    "no_agreement": N_("No agreement"),
+    "withdrawn": N_("Withdrawn by a party"),
+    "term_expired": N_("The term expired"),
+}
+
+CLOSE_REASON_LABELS = {
+    "settled": N_("The dispute is settled"),
+    "settled_in_part": N_("Part of the dispute is settled"),
+    "positions_apart": N_("The positions stayed too far apart"),
+    "party_stopped": N_("A party stopped taking part"),
+    "not_suitable": N_("The dispute is not suited to mediation"),
+    "referred_to_court": N_("The parties turn to the court"),
+    "party_withdrew": N_("A party withdrew"),
+    "term_ran_out": N_("The term ran out"),
+    "other": N_("Another reason"),
 }
 
 FILING_STATUS_LABELS = {

@@ -76,6 +76,9 @@ contract_terms accepted      403  403  403  200  403  403  403  404  404  404  4
 contract_terms consented     403  403  403  409  403  403  403  404  404  404  404  404  401
 extend_term    accepted      403  403  403  409  403  403  403  404  404  404  404  404  401
 extend_term    consented     403  403  403  200  403  403  403  404  404  404  404  404  401
+close          requested     403  403  403  404  --   403  --   404  404  404  404  404  401
+close          accepted      403  403  403  200  403  403  403  404  404  404  404  404  401
+close          withdrawn     403  403  403  200  403  403  403  404  404  404  404  404  401
 """
 
 # Which action of the policy each row exercises.
@@ -95,6 +98,7 @@ ACTIONS = {
     "remove": Action.remove_participant,
     "contract_terms": Action.set_contract_terms,
     "extend_term": Action.extend_term,
+    "close": Action.close_case,
 }
 READ_ONLY = frozenset({"view", "events", "join"})
 STATUS_CHANGES = {"decline": "declined", "withdraw": "withdrawn", "in_session": "in_session",
@@ -242,6 +246,9 @@ def act(action: str, client: TestClient, case_id: int, target: int = 0) -> httpx
                            json={"reason": "Not needed in this case."})
     if action == "contract_terms":
         return client.put(f"{base}/contract", json={"fee": "20 000 tenge", "term_days": 20})
+    if action == "close":  # a party withdrew, as the mediator records it
+        return client.post(f"{base}/close", json={"outcome": "withdrawn",
+                                                  "reason": "party_withdrew"})
     if action == "extend_term":
         return client.post(f"{base}/term/extensions", json={"days": 5, "parties_agreed": True})
     raise AssertionError(action)
@@ -348,6 +355,9 @@ def assert_effect(
     elif cell.action == "contract_terms":
         assert [e["kind"] for e in new_events] == ["contract_void", "contract_prepared"]
         assert (body["fee"], body["term_days"]) == ("20 000 tenge", 20)
+    elif cell.action == "close":
+        assert [e["kind"] for e in new_events][-1] == "closed"
+        assert (body["status"], body["outcome"]) == ("withdrawn", "withdrawn")
     elif cell.action == "extend_term":
         assert [e["kind"] for e in new_events] == ["term_extended"]
         assert body["extended_days"] == 5
