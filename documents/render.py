@@ -74,6 +74,8 @@ class CompletionContent:
     text_sha256: str
     signatures: list[CompletionSignature]
     sealed_at: str  # UTC, "YYYY-MM-DD HH:MM:SS"
+    # The mediator's time in all the case's sessions (odr.neutrality), already in words.
+    neutrality: str = ""
 
 
 def render_completion(content: CompletionContent, tr: Translator) -> bytes:
@@ -96,6 +98,8 @@ def render_completion(content: CompletionContent, tr: Translator) -> bytes:
         "before": tr.gettext(N_("Document SHA-256 before signing:")),
         "after": tr.gettext(N_("Document SHA-256 after signing:")),
         "sealed": tr.gettext(N_("Sealed by the platform: %(at)s UTC"), at=content.sealed_at),
+        "neutrality": tr.gettext(N_("The mediator's time in the sessions: %(line)s"),
+                                 line=content.neutrality) if content.neutrality else "",
     }
     x1, y1, x2, y2 = COMPLETION_BOX
     template = make_environment().get_template("completion_pdf.html")

@@ -63,6 +63,7 @@ from documents.render import (
     render_completion,
     render_pdf,
 )
+from odr import neutrality
 from odr.cases import ACTIVE
 from odr.errors import N_, Conflict, Forbidden, Refused
 from odr.i18n import Translator
@@ -470,6 +471,7 @@ class AgreementSigning:
         draft = await session.get(Draft, agreement.draft_id)
         assert draft is not None
         tr = self.svc.catalogues.get(draft.language)
+        records = await neutrality.of_case(case.id or 0, session=session)
         trail = CompletionContent(
             case_number=case.number, language=draft.language,
             text_sha256=agreement.text_sha256, sealed_at=_utc(utcnow()),
@@ -477,7 +479,8 @@ class AgreementSigning:
                 name=user.name, email=user.email, signed_at=_utc(sig.signed_at), ip=sig.ip,
                 method=sig.method, typed_name=sig.typed_name,
                 sha256_before=sig.sha256_before, sha256_after=sig.sha256_after)
-                for sig, user in rows])
+                for sig, user in rows],
+            neutrality=neutrality.describe(neutrality.totals(records), tr) if records else "")
         before = await self.read(agreement, session=session)
         try:
             after = await asyncio.to_thread(self._sealed, before, trail, tr)

@@ -336,3 +336,17 @@ class Feedback(SQLModel, table=True):
     again: str = Field(max_length=10)  # yes | maybe | no: would use mediation again
     comment: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
     on: date
+
+
+class NeutralityRecord(SQLModel, table=True):
+    """One session's neutrality record (odr.neutrality): the mediator's seconds in the joint
+    session, in separate meetings with side A's people, with side B's, and in other ones."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="case.id", index=True)
+    started_at: datetime
+    ended_at: datetime
+    joint_seconds: int = 0
+    side_a_seconds: int = 0
+    side_b_seconds: int = 0
+    other_seconds: int = 0

@@ -16,7 +16,17 @@ from fastapi.responses import RedirectResponse, Response
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from odr import access, accounts, audit, cases, closing, invitations, mail, register
+from odr import (
+    access,
+    accounts,
+    audit,
+    cases,
+    closing,
+    invitations,
+    mail,
+    neutrality,
+    register,
+)
 from odr.access import Action, GlobalAction
 from odr.cookies import clear_session, set_language, set_session, sign_in
 from odr.deps import (
@@ -34,7 +44,7 @@ from odr.deps import (
 from odr.errors import N_, Refused, Unauthenticated
 from odr.forms import FormInvalid, parse, read_form, refusal_as_form_error
 from odr.i18n import LANGUAGES, Translator
-from odr.models import AccountRole, CaseRole, MediatorKind, MediatorProfile, User
+from odr.models import AccountRole, Case, CaseRole, MediatorKind, MediatorProfile, User
 from odr.password_reset import RESET_REQUESTED
 from odr.schemas import (
     MAX_ID,
@@ -413,7 +423,19 @@ async def case_page_context(p: Page, ca: CaseAccess) -> dict[str, Any]:
         if can(Action.revoke_invitation) else [],
         "removable": removable,
         "feedback_due": await closing.feedback_due(ca.case, ca.user, session=p.session),
+        "neutrality": await neutrality_context(p, ca.case),
     }
+
+
+async def neutrality_context(p: Page, case: Case) -> dict[str, Any] | None:
+    """The mediator's time per session and in all (odr.neutrality), for everyone in the case:
+    the parties see the balance once a session is over."""
+    records = await neutrality.of_case(case.id or 0, session=p.session)
+    if not records:
+        return None
+    return {"sessions": [(r.started_at, neutrality.describe(neutrality.seconds_of(r), p.tr))
+                         for r in records],
+            "total": neutrality.describe(neutrality.totals(records), p.tr)}
 
 
 async def render_case(p: Page, ca: CaseAccess, status_code: int = 200, **extra: Any) -> Response:

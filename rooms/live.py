@@ -15,11 +15,12 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from odr import cases
+from odr import cases, neutrality
 from odr.access import Subject
 from odr.errors import N_, Conflict, Forbidden, NotFound, Refused
 from odr.i18n import Translator
-from odr.models import CaseStatus, User
+from odr.models import CaseStatus, NeutralityRecord, User
+from odr.neutrality import Tally
 from odr.services import Services
 from rooms import messages as m
 from rooms import store
@@ -122,6 +123,8 @@ class LiveRoom:
     # With several processes: the room's state to hand over is written by one task at a time.
     _state_dirty: bool = False
     _state_task: asyncio.Task[None] | None = None
+    # Neutrality records being written: shutting down waits for them.
+    _records: set[asyncio.Task[None]] = field(default_factory=set)
     # Closed here (shut down, or owned by another process now): changes are no longer saved.
     closed: bool = False
 
@@ -165,6 +168,7 @@ class LiveRoom:
         """The case no longer has a session: tell everyone why, close every connection, and
         drop the room (places kept for reconnecting go too)."""
         self._cancel_timer()
+        self._keep_neutrality()
         for seat in list(self.seats.values()):
             seat.error("case_ended", message)
             seat.closed = True
@@ -192,12 +196,16 @@ class LiveRoom:
         Browsers reconnect on both codes (1001 going away, 1012 moved)."""
         self.closed = True
         self._cancel_timer()
+        if self.services.cluster is None:  # nobody takes the room over: the session ends here
+            self._keep_neutrality()
         for seat in list(self.seats.values()):
             seat.closed = True
             await seat.close(code)
         for task in list(self._tasks):
-            if task is not self._state_task:
+            if task is not self._state_task and task not in self._records:
                 task.cancel()
+        if self._records:
+            await asyncio.wait(self._records, timeout=5)
 
     # --- messages ---------------------------------------------------------------------------
 
@@ -391,8 +399,10 @@ class LiveRoom:
     # --- applying a change -----------------------------------------------------------------
 
     async def _apply(self, change: Change) -> None:
-        """After any change: record who entered which channel, send every member their state,
-        alert the mediators to knocks, send the new channel's chat, and re-route the media."""
+        """After any change: count the mediator's time, record who entered which channel, send
+        every member their state, alert the mediators to knocks, send the new channel's chat,
+        and re-route the media."""
+        self.room.tally(time.time())
         entered = {uid: ch for uid in change.entered
                    if (ch := self.room.channel_of(uid)) is not None}
         if entered:
@@ -552,4 +562,23 @@ class LiveRoom:
     def _discard_if_empty(self) -> None:
         if self.room.empty and not self.seats and self.on_empty is not None:
             self._cancel_timer()
+            self._keep_neutrality()
             self.on_empty(self)
+
+    def _keep_neutrality(self) -> None:
+        """The session is over (everyone left, the case ended, the service stops): its
+        neutrality record goes into the case record, once."""
+        now = time.time()
+        self.room.tally(now)
+        if not self.room.neutrality.counted:
+            return
+        record = neutrality.record_of(self.case_id, self.room.neutrality, now)
+        self.room.neutrality = Tally()
+        task = self._spawn(self._write_record(record))
+        self._records.add(task)
+        task.add_done_callback(self._records.discard)
+
+    async def _write_record(self, record: NeutralityRecord) -> None:
+        async with self.services.maker() as session:
+            session.add(record)
+            await session.commit()

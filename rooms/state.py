@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from odr.errors import N_, Conflict, Forbidden, NotFound
+from odr.neutrality import Tally
 
 JOINT = "joint"
 MEDIATOR_ROLES = frozenset({"mediator", "co_mediator"})
@@ -85,6 +86,9 @@ class Room:
         # Countdowns the mediator set, by channel: when each ends (Unix time, so that it ends
         # at the same moment in whichever process holds the room).
         self.timers: dict[str, float] = {}
+        # The mediator's time in each kind of meeting (odr.neutrality): ``tally`` after
+        # every change.
+        self.neutrality = Tally()
 
     # --- reading ---------------------------------------------------------------------------
 
@@ -162,7 +166,28 @@ class Room:
             # Only the countdown of the member's own meeting: a caucus's is never seen outside.
             "timer": ({"channel": me.channel, "ends_at": self.timers[me.channel]}
                       if me.channel in self.timers else None),
+            # The mediators watch their own balance; the parties see it after the session.
+            "neutrality": ({"seconds": {k: round(v) for k, v in self.neutrality.seconds.items()},
+                            "position": self.neutrality.position}
+                           if me.is_mediator else None),
         }
+
+    def tally(self, now: float) -> None:
+        """Count the time since the last change where the mediator was; from now on, count it
+        where the mediator is now."""
+        self.neutrality.advance(self._mediator_place(), now)
+
+    def _mediator_place(self) -> str | None:
+        """Where the mediator (the lead one) is, as the neutrality record counts it: the joint
+        session, a separate meeting with one side's people, or another meeting."""
+        lead = next((m for m in self.members.values() if m.role == "mediator"), None)
+        if lead is None or not lead.connected or lead.channel is None:
+            return None
+        if lead.channel == JOINT:
+            return "joint"
+        sides = {m.side for m in self.members.values()
+                 if m.channel == lead.channel and not m.is_mediator and m.side is not None}
+        return sides.pop() if len(sides) == 1 else "other"
 
     # --- handing the room to another process ----------------------------------------------
 
@@ -171,6 +196,7 @@ class Room:
         return {
             "caucuses": list(self.caucuses),
             "timers": dict(self.timers),
+            "neutrality": self.neutrality.snapshot(),
             "members": [{"user_id": m.user_id, "name": m.name, "role": m.role,
                          "side": m.side, "channel": m.channel}
                         for m in self.members.values()],
@@ -185,6 +211,7 @@ class Room:
         room.caucuses = dict.fromkeys(data.get("caucuses", []))
         room.timers = {channel: float(ends) for channel, ends in data.get("timers", {}).items()
                        if channel == JOINT or channel in room.caucuses}
+        room.neutrality = Tally.restore(data.get("neutrality"))
         for m in data.get("members", []):
             channel = m.get("channel")
             if channel is not None and channel != JOINT and channel not in room.caucuses:

@@ -19,6 +19,7 @@ const el = {
   caucusPeople: $("room-caucus-people"), recall: $("room-recall"),
   broadcastForm: $("room-broadcast-form"), broadcastText: $("room-broadcast-text"),
   timer: $("room-timer"), timerForm: $("room-timer-form"),
+  neutrality: $("room-neutrality"), neutralityText: $("room-neutrality-text"),
   timerMinutes: $("room-timer-minutes"), timerStop: $("room-timer-stop"),
   chatLog: $("room-chat-log"), chatForm: $("room-chat-form"), chatText: $("room-chat-text"),
   notes: $("room-notes"), notesLog: $("room-notes-log"), notesForm: $("room-notes-form"),
@@ -253,9 +254,43 @@ function tickTimer() {
   }
 }
 
+// The mediator's own time per kind of meeting (the neutrality record), counted by the server
+// up to its last change and ticking here from when the state arrived.
+const balance = { seconds: null, position: null, at: 0, ticker: null };
+
+function showNeutrality(neutrality) {
+  el.neutrality.hidden = !neutrality;
+  clearInterval(balance.ticker);
+  balance.ticker = null;
+  if (!neutrality) return;
+  balance.seconds = neutrality.seconds;
+  balance.position = neutrality.position;
+  balance.at = Date.now();
+  tickNeutrality();
+  balance.ticker = setInterval(tickNeutrality, 1000);
+}
+
+function clock(seconds) {
+  const s = Math.floor(seconds);
+  const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60);
+  const mm = h ? String(m).padStart(2, "0") : String(m);
+  return `${h ? `${h}:` : ""}${mm}:${String(s % 60).padStart(2, "0")}`;
+}
+
+function tickNeutrality() {
+  const running = (Date.now() - balance.at) / 1000;
+  const parts = ["joint", "a", "b", "other"].filter((k) => k !== "other" || balance.seconds.other)
+    .map((k) => {
+      const total = balance.seconds[k] + (balance.position === k ? running : 0);
+      return `${S["neutrality_" + k]} ${clock(total)}`;
+    });
+  el.neutralityText.textContent = parts.join(" · ");
+}
+
 function onState(state) {
   const before = room.state;
   room.state = state;
+  showNeutrality(state.neutrality);
   if ((state.timer?.ends_at ?? null) !== (before?.timer?.ends_at ?? null)
       || state.you.channel !== before?.you.channel) showTimer(state.timer);
   const channel = state.you.channel;

@@ -7,6 +7,7 @@ import hashlib
 import io
 import shutil
 import subprocess
+from datetime import UTC, datetime
 
 import pytest
 from pyhanko.pdf_utils.reader import PdfFileReader
@@ -18,6 +19,8 @@ from documents.render import (
     render_completion,
 )
 from odr.i18n import Catalogues
+from odr.models import NeutralityRecord
+from odr.services import Services
 from tests.drafts.test_signing import frozen_case, pdf_of, sign
 from tests.harness import Cast, Platform, expect
 
@@ -81,3 +84,32 @@ def test_many_signatories_still_fit_on_the_one_page() -> None:
     for person in people:
         assert person.name in words and person.ip in words
         assert person.sha256_before in lines and person.sha256_after in lines
+
+
+def test_the_certificate_prints_the_mediators_time_with_each_side(platform: Platform,
+                                                                  cast: Cast) -> None:
+    case_id, draft_id = frozen_case(platform, cast)
+    moment = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+
+    async def two_sessions(svc: Services) -> None:
+        async with svc.maker() as session:
+            for joint, side_a, side_b in ((2700, 600, 480), (1200, 600, 600)):
+                session.add(NeutralityRecord(case_id=case_id, started_at=moment,
+                                             ended_at=moment, joint_seconds=joint,
+                                             side_a_seconds=side_a, side_b_seconds=side_b))
+            await session.commit()
+
+    platform.run(two_sessions)
+    for person in (cast.party_b, cast.requester, cast.mediator):
+        expect(sign(person, draft_id), 200)
+    agreement = expect(cast.requester.client.get(f"/api/v1/drafts/{draft_id}/agreement"), 200)
+    pdf = pdf_of(cast.requester, agreement)
+    pages = int(PdfFileReader(io.BytesIO(pdf)).root["/Pages"]["/Count"])
+    words = " ".join(text_in_box(pdf, pages).split())
+    # The draft is in Kazakh: 65 minutes joint, 20 with side A, 18 with side B.
+    assert ("Медиатордың сессиялардағы уақыты: бірлескен сессия: 1 сағ 05 мин · А тарапымен: "
+            "20 мин · Б тарапымен: 18 мин") in words, words
+    # The case page shows each session and the sum to everyone in the case.
+    page = cast.party_b.client.get(f"/cases/{case_id}").text
+    assert "joint session: 45 min · with side A: 10 min · with side B: 8 min" in page
+    assert "joint session: 1 h 05 min · with side A: 20 min · with side B: 18 min" in page

@@ -97,6 +97,14 @@ def test_room_page_lobby_admit_caucus(room_server: Server, people: Cast, browser
     expect(b.locator("#room-where")).to_contain_text("Joint session")
     expect(b.locator("#room-where")).to_contain_text("nobody")
     expect(med.locator("#room-channel-list .room-channel")).to_have_count(2)
+    # The mediator watches their own time with each side tick (the parties do not).
+    expect(med.locator("#room-neutrality")).to_contain_text("joint session")
+    first = med.inner_text("#room-neutrality-text")
+    med.wait_for_function(
+        "(before) => document.getElementById('room-neutrality-text').textContent !== before"
+        " && /with side A 0:0[1-9]/.test(document.getElementById('room-neutrality-text')"
+        ".textContent)", arg=first, timeout=5_000)
+    expect(a.locator("#room-neutrality")).to_be_hidden()
 
     a.fill("#room-chat-text", "Our lowest offer")
     a.click("#room-chat-form button")

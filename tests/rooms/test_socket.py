@@ -5,6 +5,7 @@ and malformed messages."""
 from __future__ import annotations
 
 import asyncio
+import html
 import json
 import time
 from typing import Any
@@ -13,7 +14,9 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
+from tests.live import query
 from tests.rooms.conftest import Cast, Peer, Server, joined
+from tests.rooms.media_client import eventually
 
 
 async def refused(server: Server, case_id: int, cookie: str | None, **headers: str) -> int:
@@ -479,3 +482,39 @@ def test_a_caucus_timer_reaches_exactly_its_members_and_only_from_a_mediator(
     refusals = [d["message"] for actor, _c, d in server.audit("room.refused")
                 if actor == cast.party_b.id]
     assert "timer.set" in refusals
+
+
+def test_the_mediators_time_is_watched_live_and_kept_when_the_session_ends(
+        room_server: Server, people: Cast) -> None:
+    server, cast = room_server, people
+    case_id = server.case(cast)
+    began = time.time()
+
+    async def scenario() -> None:
+        async with (joined(server, cast.mediator, case_id) as med,
+                    joined(server, cast.party_a, case_id) as a,
+                    joined(server, cast.party_b, case_id) as b):
+            assert (await med.state())["neutrality"]["position"] == "joint"
+            await b_in_caucus(med, a, b, cast)
+            state = await med.state(lambda s: s["neutrality"]["position"] == "b")
+            assert set(state["neutrality"]["seconds"]) == {"joint", "a", "b", "other"}
+            # The parties are not shown it live.
+            assert (await b.state())["neutrality"] is None
+            for peer in (a, b, med):  # everyone leaves: the session is over
+                await peer.send("leave")
+        rows: list[tuple[Any, ...]] = []
+
+        def kept() -> bool:
+            rows[:] = query(server.live, "SELECT joint_seconds, side_a_seconds, side_b_seconds,"
+                            " other_seconds, started_at, ended_at FROM neutralityrecord"
+                            " WHERE case_id = ?", case_id)
+            return bool(rows)
+
+        await eventually(kept, what="the session's neutrality record")
+        joint, side_a, side_b, other, _started, _ended = rows[0]
+        assert side_a == other == 0 and len(rows) == 1
+        assert 0 <= joint + side_b <= time.time() - began + 1
+
+    asyncio.run(scenario())
+    page = cast.party_b.client.get(f"/cases/{case_id}")
+    assert page.status_code == 200 and "The mediator's time" in html.unescape(page.text)

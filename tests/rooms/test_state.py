@@ -192,3 +192,31 @@ def test_a_timer_is_seen_in_its_meeting_only_moves_with_the_room_and_goes_with_i
     assert room.timers == {JOINT: 1120.0}
     room.set_timer(MEDIATOR, JOINT, 0, now=1001.0)
     assert room.view(PARTY_A)["timer"] is None
+
+
+def test_the_neutrality_record_counts_the_mediators_time_with_each_side() -> None:
+    room = full_room()
+    room.tally(0.0)  # the mediator and everyone admitted at 0: the joint session
+    caucus_a = room.open_caucus(MEDIATOR, [PARTY_A]).channel
+    assert caucus_a is not None
+    room.tally(100.0)
+    room.move(MEDIATOR, MEDIATOR, JOINT)  # party A stays in the caucus, alone
+    room.tally(160.0)
+    caucus_b = room.open_caucus(MEDIATOR, [PARTY_B]).channel  # B's interpreter follows
+    room.tally(200.0)
+    assert room.view(MEDIATOR)["neutrality"] == {
+        "seconds": {"joint": 140, "a": 60, "b": 0, "other": 0}, "position": "b"}
+    # Only the mediators watch it live.
+    assert room.view(PARTY_B)["neutrality"] is None
+    room.drop(MEDIATOR, now=230.0)
+    room.tally(230.0)  # a broken connection counts nowhere
+    restored = Room.restore(7, room.snapshot(), grace_seconds=30, now=250.0)
+    restored.join(MEDIATOR, name="Aigul", role="mediator", side=None)
+    restored.tally(300.0)  # back in B's caucus, in the process that took the room over
+    restored.move(MEDIATOR, PARTY_A, caucus_b or "")  # both sides now: another meeting
+    restored.tally(320.0)
+    restored.leave(MEDIATOR)
+    restored.tally(350.0)
+    assert restored.neutrality.current(400.0) == {"joint": 140.0, "a": 60.0, "b": 50.0,
+                                                  "other": 30.0}
+    assert restored.neutrality.started == 0.0
