@@ -23,6 +23,9 @@ REASONS = ('settled', 'settled_in_part', 'positions_apart', 'party_stopped', 'no
 
 
 def upgrade() -> None:
+    # A new column does not make its enum type on PostgreSQL (a new table would): made here.
+    for values, name in ((OUTCOMES, 'outcome'), (REASONS, 'closereason')):
+        sa.Enum(*values, name=name).create(op.get_bind(), checkfirst=True)
     with op.batch_alter_table('case', schema=None) as batch_op:
         batch_op.add_column(sa.Column('outcome', sa.Enum(*OUTCOMES, name='outcome'),
                                       nullable=True))
