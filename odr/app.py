@@ -15,7 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from documents import routes as document_routes
-from odr import api, forgery, migrate, openapi, pages, terms
+from odr import api, forgery, migrate, openapi, pages, reminders, terms
 from odr.deps import language_of
 from odr.errors import N_, Refused
 from odr.headers import SecurityHeaders
@@ -80,12 +80,16 @@ def create_app(settings: Settings | None = None, *, migrate_on_start: bool = Tru
                 cluster = services.cluster
                 if cluster is not None:
                     await cluster.start()  # once the runtimes have said what they hold
-                term_watch = app.state.term_watch = terms.TermWatch(services)
-                term_watch.start()
+                # Background jobs that keep their progress in the database (odr.periodic).
+                jobs = [terms.TermWatch(services), reminders.SessionReminders(services)]
+                app.state.term_watch, app.state.reminders = jobs
+                for job in jobs:
+                    job.start()
                 try:
                     yield
                 finally:
-                    await term_watch.close()
+                    for job in jobs:
+                        await job.close()
                     if cluster is not None:
                         await cluster.close()  # leases go first: clients move at once
         finally:

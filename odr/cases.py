@@ -12,7 +12,7 @@ from typing import Any, Protocol
 from sqlmodel import col, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from odr import access
+from odr import access, reminders
 from odr.access import Action, Subject
 from odr.audit import AuditLog
 from odr.db import after_commit
@@ -324,6 +324,7 @@ class CaseService:
             detail=starts_at.isoformat(timespec="minutes"),
         )
         await session.flush()
+        session.add_all(reminders.plan(row, now))  # sent by odr.reminders.SessionReminders
         return row
 
 

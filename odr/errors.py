@@ -42,3 +42,9 @@ class Conflict(Refused):
 
 class TooManyAttempts(Refused):
     status_code = 429
+
+
+class Unavailable(Refused):
+    """Something this server does not offer now (media without a relay, say)."""
+
+    status_code = 503

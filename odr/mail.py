@@ -22,9 +22,11 @@ class Mailer:
     def configured(self) -> bool:
         return bool(self.settings.smtp_host)
 
-    def queue(self, session: AsyncSession, to: str, subject: str, body: str) -> OutboxMail:
-        """Add a message to the outbox in the caller's transaction (sent after it commits)."""
-        mail = OutboxMail(to=to, subject=subject, body=body)
+    def queue(self, session: AsyncSession, to: str, subject: str, body: str, *,
+              calendar: str = "") -> OutboxMail:
+        """Add a message to the outbox in the caller's transaction (sent after it commits);
+        ``calendar``, an iCalendar text, goes with it as ``session.ics``."""
+        mail = OutboxMail(to=to, subject=subject, body=body, calendar=calendar)
         session.add(mail)
         return mail
 
@@ -59,6 +61,9 @@ class Mailer:
         message["To"] = mail.to
         message["Subject"] = mail.subject
         message.set_content(mail.body)
+        if mail.calendar:
+            message.add_attachment(mail.calendar, subtype="calendar", filename="session.ics",
+                                   params={"method": "PUBLISH"})
         await aiosmtplib.send(
             message,
             hostname=s.smtp_host,

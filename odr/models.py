@@ -272,6 +272,19 @@ class ScheduledSession(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
+class SessionReminder(SQLModel, table=True):
+    """One reminder of a scheduled session (odr.reminders): at booking, a day or an hour
+    before; ``sent_at`` is set by whoever claims it, once."""
+
+    __table_args__ = (UniqueConstraint("session_id", "kind"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    session_id: int = Field(foreign_key="scheduledsession.id")
+    kind: str = Field(max_length=10)  # booked | day | hour
+    due_at: datetime = Field(index=True)
+    sent_at: datetime | None = None
+
+
 class OutboxMail(SQLModel, table=True):
     """Every message the platform sends; the administrator reads them here when SMTP is absent."""
 
@@ -279,6 +292,8 @@ class OutboxMail(SQLModel, table=True):
     to: str = Field(max_length=254)
     subject: str = Field(max_length=300)
     body: str = Field(sa_column=Column(Text, nullable=False))
+    # An iCalendar file sent with it (a session's reminder), or empty.
+    calendar: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
     created_at: datetime = Field(default_factory=utcnow)
     sent_at: datetime | None = None
     error: str = Field(default="", max_length=500)

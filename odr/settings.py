@@ -80,6 +80,8 @@ class Settings(BaseSettings):
     # for reminders and expiries this often.
     term_reminder_days: int = Field(default=3, ge=0)
     term_check_seconds: float = Field(default=60, gt=0)
+    # Session reminders (at booking, a day and an hour before) are looked for this often.
+    reminder_check_seconds: float = Field(default=30, gt=0)
 
     # Agreement drafts: the largest single Yjs update a client may send.
     draft_max_update_bytes: int = Field(default=1_000_000, ge=1024)

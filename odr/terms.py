@@ -12,9 +12,6 @@ twice and misses nothing; with several processes each notice is claimed by one o
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -28,9 +25,8 @@ from odr import access
 from odr.access import SESSION_STATES, Action, Subject
 from odr.errors import N_, Refused
 from odr.models import Case, CaseRole, Participant, User, utcnow
+from odr.periodic import Periodic
 from odr.services import Services
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -78,30 +74,12 @@ async def extend(case: Case, *, days: int, parties_agreed: bool, note: str, subj
         audit_detail={"days": days, "parties_agreed": True, "note": note})
 
 
-class TermWatch:
+class TermWatch(Periodic):
     """Reminds mediators of terms about to end and records terms that ended."""
 
     def __init__(self, svc: Services) -> None:
+        super().__init__(svc.settings.term_check_seconds)
         self.svc = svc
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run())
-
-    async def close(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.run_once()
-            except Exception:  # a database that is away now is tried again next time
-                log.exception("The term watch failed; it tries again")
-            await asyncio.sleep(self.svc.settings.term_check_seconds)
 
     async def run_once(self, now: datetime | None = None) -> int:
         """Send the reminders and record the expiries that are due; returns how many."""

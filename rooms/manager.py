@@ -10,6 +10,7 @@ from odr.cluster import ClusterDown, Holder
 from odr.errors import N_
 from odr.models import CaseStatus
 from odr.services import Services
+from rooms.check import Echoes
 from rooms.live import CLOSE_MOVED, LiveRoom, MediaRelay, Seat
 
 log = logging.getLogger("odr.rooms")
@@ -18,9 +19,12 @@ log = logging.getLogger("odr.rooms")
 class RoomManager:
     """Holds every ``LiveRoom`` and the media relay they share (None: chat and control only)."""
 
-    def __init__(self, services: Services, *, relay: MediaRelay | None = None) -> None:
+    def __init__(self, services: Services, *, relay: MediaRelay | None = None,
+                 echoes: Echoes | None = None) -> None:
         self.services = services
         self.relay = relay
+        # The device check's echo calls (rooms.check), with the relay's connection settings.
+        self.echoes = echoes
         self.rooms: dict[int, LiveRoom] = {}
         if relay is not None:
             relay.on_publisher_tracks = self._publisher_tracks
@@ -106,5 +110,7 @@ class RoomManager:
             log.info("room %s: no longer held here (shutting down)", live.case_id)
             await live.close()
         self.rooms.clear()
+        if self.echoes is not None:
+            await self.echoes.close()
         if self.relay is not None:
             await self.relay.close()

@@ -10,22 +10,26 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import APIRouter, WebSocket
+from fastapi import APIRouter, Request, WebSocket
 from fastapi.responses import Response
+from pydantic import BaseModel, Field
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from odr import accounts, forgery
 from odr.access import Action
-from odr.deps import LANG_COOKIE, SESSION_COOKIE, PathId, load_case_access
-from odr.errors import N_, Refused
+from odr.deps import LANG_COOKIE, SESSION_COOKIE, CurrentUser, PathId, load_case_access
+from odr.errors import N_, Refused, Unavailable
 from odr.forwarding import CLOSE_TRY_AGAIN, serve_here
 from odr.i18n import negotiate
+from odr.openapi import refusals
 from odr.pages import PageDep, case_access, login_redirect
-from odr.schemas import MAX_ID
+from odr.schemas import MAX_ID, Input
 from odr.services import Services
+from rooms.check import Echoes
 from rooms.live import Seat
 from rooms.manager import RoomManager
 from rooms.media import MediaRelay
+from rooms.signalling import SignallingRefused
 from rooms.turn import ice_servers_for
 
 log = logging.getLogger("odr.rooms")
@@ -41,7 +45,9 @@ async def runtime(services: Services) -> AsyncIterator[RoomManager]:
     """Long-lived parts of the rooms (manager, media relay), kept on ``app.state.rooms``."""
     relay = MediaRelay(ice_servers=services.settings.ice_servers,
                        media_addresses=services.settings.media_addresses)
-    manager = RoomManager(services, relay=relay)
+    echoes = Echoes(ice_servers=services.settings.ice_servers,
+                    media_addresses=services.settings.media_addresses)
+    manager = RoomManager(services, relay=relay, echoes=echoes)
     services.cases.status_listeners.append(manager.case_status_changed)
     services.cases.disconnectors.append(manager)
     try:
@@ -76,6 +82,42 @@ async def room_page(case_id: PathId, p: PageDep) -> Response:
     # The one page that may use the camera and microphone (every other page denies them).
     response.headers["permissions-policy"] = ROOM_PERMISSIONS
     return response
+
+
+class EchoOffer(Input):
+    sdp: str = Field(min_length=1, max_length=20_000)
+
+
+class EchoAnswer(BaseModel):
+    sdp: str
+
+
+@router.get("/check", include_in_schema=False)
+async def check_page(p: PageDep, back: PathId | None = None) -> Response:
+    """The device check: camera, microphone, speaker and the connection to the media relay,
+    each with what to do when it does not work. Linked from the room and the reminders."""
+    if p.user is None:
+        return login_redirect(p.request)
+    manager: RoomManager = p.request.app.state.rooms
+    config = {"ice_servers": ice_servers_for(p.svc.settings, p.user.id or 0),
+              "echo": "/api/v1/check/echo", "media": manager.echoes is not None}
+    response = p.render("check.html", config=config,
+                        back=f"/cases/{back}/room" if back else None)
+    response.headers["permissions-policy"] = ROOM_PERMISSIONS
+    return response
+
+
+@router.post("/api/v1/check/echo", tags=["rooms"], responses=refusals(400, 401, 503))
+async def check_echo(offer: EchoOffer, user: CurrentUser, request: Request) -> EchoAnswer:
+    """A short call for the device check: the server sends back the sound it receives, for
+    30 seconds at most (one call per person; a new one ends the last)."""
+    manager: RoomManager = request.app.state.rooms
+    if manager.echoes is None:
+        raise Unavailable(N_("Video and sound are not available on this server."))
+    try:
+        return EchoAnswer(sdp=await manager.echoes.answer(user.id or 0, offer.sdp))
+    except SignallingRefused as exc:
+        raise Refused(N_("The browser's offer could not be used."), field="sdp") from exc
 
 
 @router.websocket("/ws/rooms/{case_id}")

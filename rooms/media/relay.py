@@ -200,6 +200,12 @@ class Subscriber:
         slot.transceiver.direction = "inactive"
 
 
+def rtc_ice_servers(servers: list[dict[str, Any]]) -> list[RTCIceServer]:
+    """The configured STUN/TURN servers (``Settings.ice_servers``) as aiortc takes them."""
+    return [RTCIceServer(urls=server["urls"], username=server.get("username"),
+                         credential=server.get("credential")) for server in servers]
+
+
 class MediaRelay:
     """Forwards each participant's audio and video to the participants allowed to receive it.
 
@@ -210,14 +216,7 @@ class MediaRelay:
 
     def __init__(self, *, ice_servers: list[dict[str, Any]], media_addresses: list[str]) -> None:
         hooks.install()
-        self._ice_servers = [
-            RTCIceServer(
-                urls=server["urls"],
-                username=server.get("username"),
-                credential=server.get("credential"),
-            )
-            for server in ice_servers
-        ]
+        self._ice_servers = rtc_ice_servers(ice_servers)
         self._media_addresses = list(media_addresses)
         self._publishers: dict[int, Publisher] = {}
         self._subscribers: dict[int, Subscriber] = {}
