@@ -196,8 +196,13 @@ class LiveRoom:
         Browsers reconnect on both codes (1001 going away, 1012 moved)."""
         self.closed = True
         self._cancel_timer()
-        if self.services.cluster is None:  # nobody takes the room over: the session ends here
+        if self.services.cluster is None:
+            # The count so far is kept now (nobody may come back); the state left for after
+            # the restart counts afresh from there, so nothing is counted twice.
             self._keep_neutrality()
+            if self._state_task is not None:
+                await asyncio.wait({self._state_task}, timeout=5)
+            await self._store_state()
         for seat in list(self.seats.values()):
             seat.closed = True
             await seat.close(code)
@@ -429,21 +434,32 @@ class LiveRoom:
         await self._update_media()
 
     def _save_state(self) -> None:
-        """With several processes, each change's state goes to Redis for the process that takes
-        the room over if this one dies (``odr.cluster``); one task writes, the latest wins."""
-        if self.services.cluster is None or self.closed:
+        """Each change's state is kept for whoever serves the room next: with several
+        processes in Redis, for the process that takes the room over if this one dies
+        (``odr.cluster``); with one, in the database, for the process after a restart. One task
+        writes, the latest wins."""
+        if self.closed:
             return
         self._state_dirty = True
         if self._state_task is None or self._state_task.done():
             self._state_task = self._spawn(self._write_state())
 
     async def _write_state(self) -> None:
-        cluster = self.services.cluster
-        assert cluster is not None
         while self._state_dirty and not self.closed:
             self._state_dirty = False
-            await cluster.save_state("room", self.case_id, json.dumps(self.room.snapshot()),
-                                     ttl_seconds=STATE_TTL_SECONDS)
+            await self._store_state()
+
+    async def _store_state(self) -> None:
+        data = json.dumps(self.room.snapshot())
+        if (cluster := self.services.cluster) is not None:
+            await cluster.save_state("room", self.case_id, data, ttl_seconds=STATE_TTL_SECONDS)
+            return
+        async with self.services.maker() as session:
+            if self.room.empty:  # the session is over: the next one starts afresh
+                await store.forget_snapshot(self.case_id, session=session)
+            else:
+                await store.save_snapshot(self.case_id, data, session=session)
+            await session.commit()
 
     def _broadcast_state(self) -> None:
         for uid in list(self.room.members):
@@ -563,6 +579,7 @@ class LiveRoom:
         if self.room.empty and not self.seats and self.on_empty is not None:
             self._cancel_timer()
             self._keep_neutrality()
+            self._save_state()  # an empty room: its kept state goes
             self.on_empty(self)
 
     def _keep_neutrality(self) -> None:

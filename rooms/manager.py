@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import timedelta
 
 from odr.access import SESSION_STATES
 from odr.cluster import ClusterDown, Holder
 from odr.errors import N_
-from odr.models import CaseStatus
+from odr.models import CaseStatus, utcnow
 from odr.services import Services
+from rooms import store
 from rooms.check import Echoes
-from rooms.live import CLOSE_MOVED, LiveRoom, MediaRelay, Seat
+from rooms.live import CLOSE_MOVED, STATE_TTL_SECONDS, LiveRoom, MediaRelay, Seat
 
 log = logging.getLogger("odr.rooms")
 
@@ -39,15 +41,18 @@ class RoomManager:
         live = self.rooms.get(case_id)
         if live is not None:
             return live
-        snapshot = None
         if (cluster := self.services.cluster) is not None:
             try:
                 saved = await cluster.load_state("room", case_id)
             except ClusterDown:
                 saved = None
-            snapshot = json.loads(saved) if saved else None
-            if (live := self.rooms.get(case_id)) is not None:
-                return live  # made by another connection meanwhile
+        else:  # one process: the state it kept before a restart, if the session was going on
+            async with self.services.reader() as session:
+                saved = await store.load_snapshot(
+                    case_id, utcnow() - timedelta(seconds=STATE_TTL_SECONDS), session=session)
+        snapshot = json.loads(saved) if saved else None
+        if (live := self.rooms.get(case_id)) is not None:
+            return live  # made by another connection meanwhile
         live = LiveRoom(case_id, self.services, relay=self.relay, on_empty=self._discard)
         if snapshot:
             live.take_over(snapshot)

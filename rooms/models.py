@@ -42,3 +42,13 @@ class ChannelMembership(SQLModel, table=True):
     channel: str = Field(max_length=40)
     user_id: int = Field(foreign_key="user.id", index=True)
     since: datetime = Field(default_factory=utcnow)
+
+
+class RoomSnapshot(SQLModel, table=True):
+    """A live room's state (``Room.snapshot``) when one process serves: a restart seats everyone
+    where they were, with the caucuses, countdowns and the neutrality count. With several
+    processes the state lives in Redis instead (``odr.cluster``)."""
+
+    case_id: int = Field(foreign_key="case.id", primary_key=True)
+    data: str = Field(sa_column=Column(Text, nullable=False))
+    saved_at: datetime = Field(default_factory=utcnow)

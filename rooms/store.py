@@ -1,4 +1,5 @@
-"""What the rooms keep in the database: chat, notes and channel membership.
+"""What the rooms keep in the database: chat, notes, channel membership, and (one process)
+the rooms' state.
 
 Every read takes the reader: chat comes only from channels they are or were a member of (from
 their first entry on), notes only to the case's mediators.
@@ -7,14 +8,15 @@ their first entry on), notes only to the case's mediators.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from odr.models import User
-from rooms.models import ChannelMembership, ChatMessage, RoomNote
+from odr.models import User, utcnow
+from rooms.models import ChannelMembership, ChatMessage, RoomNote, RoomSnapshot
 
 HISTORY_LIMIT = 200
 
@@ -93,3 +95,23 @@ def chat_json(message: ChatMessage, name: str) -> dict[str, Any]:
 def note_json(note: RoomNote, name: str) -> dict[str, Any]:
     return {"type": "note", "from": note.author_id, "name": name, "text": note.text,
             "at": note.at.isoformat()}
+
+
+async def save_snapshot(case_id: int, data: str, *, session: AsyncSession) -> None:
+    row = await session.get(RoomSnapshot, case_id)
+    if row is None:
+        row = RoomSnapshot(case_id=case_id, data=data)
+    row.data, row.saved_at = data, utcnow()
+    session.add(row)
+
+
+async def load_snapshot(case_id: int, newer_than: datetime, *,
+                        session: AsyncSession) -> str | None:
+    row = await session.get(RoomSnapshot, case_id)
+    return row.data if row is not None and row.saved_at > newer_than else None
+
+
+async def forget_snapshot(case_id: int, *, session: AsyncSession) -> None:
+    row = await session.get(RoomSnapshot, case_id)
+    if row is not None:
+        await session.delete(row)
