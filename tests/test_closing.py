@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from odr.models import CaseStatus
+from odr.models import Case, CaseStatus
+from odr.services import Services
 from tests.drafts.test_signing import signed_agreement
 from tests.harness import Cast, Person, Platform, expect
 from tests.harness import form_token as csrf
@@ -117,3 +119,19 @@ def test_the_pages_close_the_case_and_take_the_feedback(platform: Platform, cast
     assert f'href="{page}/feedback"' not in cast.party_b.client.get(page).text
     dashboard = cast.mediator.client.get("/dashboard").text
     assert re.search(r"Answers</dt><dd>\d+</dd>", dashboard)
+
+
+def test_an_expired_term_closes_as_expired(platform: Platform, cast: Cast) -> None:
+    case_id = platform.build_case(cast, CaseStatus.in_session)
+
+    async def expire(svc: Services) -> None:
+        async with svc.maker() as session:
+            case = await session.get(Case, case_id)
+            assert case is not None
+            case.term_ends_at = datetime.now(UTC) - timedelta(minutes=1)
+            session.add(case)
+            await session.commit()
+
+    platform.run(expire)
+    closed = close(cast.mediator, case_id, "term_expired", "term_ran_out")
+    assert (closed["status"], closed["outcome"]) == ("no_agreement", "term_expired")

@@ -8,6 +8,7 @@ import asyncio
 import html
 import json
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -484,6 +485,12 @@ def test_a_caucus_timer_reaches_exactly_its_members_and_only_from_a_mediator(
     assert "timer.set" in refusals
 
 
+def moment(value: Any) -> datetime:
+    """A time read back from either database (SQLite gives text)."""
+    found = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return found.replace(tzinfo=found.tzinfo or UTC)
+
+
 def test_the_mediators_time_is_watched_live_and_kept_when_the_session_ends(
         room_server: Server, people: Cast) -> None:
     server, cast = room_server, people
@@ -511,9 +518,13 @@ def test_the_mediators_time_is_watched_live_and_kept_when_the_session_ends(
             return bool(rows)
 
         await eventually(kept, what="the session's neutrality record")
-        joint, side_a, side_b, other, _started, _ended = rows[0]
+        joint, side_a, side_b, other, started, ended = rows[0]
         assert side_a == other == 0 and len(rows) == 1
         assert 0 <= joint + side_b <= time.time() - began + 1
+        # It adds up to the session's length: from the mediator's entry to the room's end
+        # (each of the four counts is rounded to the second).
+        length = (moment(ended) - moment(started)).total_seconds()
+        assert abs(joint + side_a + side_b + other - length) <= 2, (rows, length)
 
     asyncio.run(scenario())
     page = cast.party_b.client.get(f"/cases/{case_id}")
