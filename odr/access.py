@@ -80,7 +80,9 @@ def is_candidate_mediator(user: User | None, case: Case, has_profile: bool) -> b
         and user.role == AccountRole.mediator
         and has_profile
         and case.status == CaseStatus.requested
-        and case.chosen_mediator_id in (None, user.id)
+        and (case.chosen_mediator_id == user.id
+             # Addressed to an organisation: only the mediator its coordinators chose.
+             or (case.chosen_mediator_id is None and case.organisation_id is None))
     )
 
 

@@ -15,7 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from documents import routes as document_routes
-from odr import api, forgery, migrate, openapi, pages, reminders, terms
+from odr import api, forgery, migrate, openapi, organisation_routes, pages, reminders, terms
 from odr.deps import language_of
 from odr.errors import N_, Refused
 from odr.headers import SecurityHeaders
@@ -104,6 +104,7 @@ def create_app(settings: Settings | None = None, *, migrate_on_start: bool = Tru
     app.mount("/static", StaticFiles(directory=STATIC, check_dir=False), name="static")
     app.include_router(api.router)
     app.include_router(pages.router)
+    app.include_router(organisation_routes.router)
     # The only place odr knows the other packages: it mounts their routes and runtimes.
     app.include_router(room_routes.router)
     app.include_router(document_routes.router)

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from datetime import UTC, timedelta
 from typing import Any, Protocol
 
-from sqlmodel import col, or_, select
+from sqlmodel import and_, col, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from odr import access, reminders
@@ -24,6 +24,7 @@ from odr.models import (
     CaseRole,
     CaseStatus,
     MediatorProfile,
+    Organisation,
     Participant,
     ScheduledSession,
     Side,
@@ -176,6 +177,14 @@ class CaseService:
             data.mediator_id, session=session
         ):
             raise Refused(N_("Choose a mediator from the register."), field="mediator_id")
+        if data.organisation_id is not None:
+            if data.mediator_id is not None:
+                raise Refused(N_("Choose a mediator or an organisation, not both."),
+                              field="organisation_id")
+            org = await session.get(Organisation, data.organisation_id)
+            if org is None or not org.active:
+                raise Refused(N_("Choose an organisation from the list."),
+                              field="organisation_id")
         case = Case(
             number="pending-" + secrets.token_hex(8),
             category=data.category,
@@ -184,6 +193,7 @@ class CaseService:
             region=data.region,
             requester_id=requester.id or 0,
             chosen_mediator_id=data.mediator_id,
+            organisation_id=data.organisation_id,
             other_party_name=data.other_party_name,
             other_party_contact=data.other_party_contact,
         )
@@ -388,7 +398,8 @@ async def cases_of(user: User, *, session: AsyncSession) -> Sequence[Case]:
 
 
 async def open_requests(mediator: User, *, session: AsyncSession) -> Sequence[Case]:
-    """Requests a registered mediator may take: chosen for them, or for nobody yet."""
+    """Requests a registered mediator may take: chosen for them, or for nobody yet (a request
+    addressed to an organisation waits for its coordinators to choose)."""
     if not await registered_mediator(mediator.id, session=session):
         return []
     return (
@@ -396,7 +407,9 @@ async def open_requests(mediator: User, *, session: AsyncSession) -> Sequence[Ca
             select(Case)
             .where(
                 Case.status == CaseStatus.requested,
-                or_(col(Case.chosen_mediator_id).is_(None), Case.chosen_mediator_id == mediator.id),
+                or_(and_(col(Case.chosen_mediator_id).is_(None),
+                         col(Case.organisation_id).is_(None)),
+                    Case.chosen_mediator_id == mediator.id),
             )
             .order_by(col(Case.created_at))
         )

@@ -176,6 +176,38 @@ class Court(SQLModel, table=True):
     active: bool = True
 
 
+class OrganisationKind(enum.StrEnum):
+    centre = "centre"
+    chamber = "chamber"
+    court_office = "court_office"
+    public_council = "public_council"
+    assembly = "assembly"
+
+
+class Organisation(SQLModel, table=True):
+    """A mediation centre, a chamber of mediators, a court's conciliation office, a council of
+    public consent at an akimat, or the Assembly of People's public mediators (odr.organisations).
+    The kind is kept as text so that a new kind needs no database change."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=300)
+    kind: str = Field(max_length=30)
+    region: str = Field(max_length=40)
+    active: bool = True
+
+
+class OrganisationMember(SQLModel, table=True):
+    """A mediator of an organisation, or one of its coordinators (who assign its requests and
+    see its cases' metadata, never their content)."""
+
+    __table_args__ = (UniqueConstraint("organisation_id", "user_id", "role"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    organisation_id: int = Field(foreign_key="organisation.id", index=True)
+    user_id: int = Field(foreign_key="user.id", index=True)
+    role: str = Field(max_length=20)  # mediator | coordinator
+
+
 class MediatorProfile(SQLModel, table=True):
     """An entry of the public register; lists are kept as ``,a,b,`` so LIKE finds them anywhere."""
 
@@ -201,6 +233,8 @@ class Case(SQLModel, table=True):
     status: CaseStatus = Field(default=CaseStatus.requested, index=True)
     requester_id: int = Field(foreign_key="user.id")
     chosen_mediator_id: int | None = Field(default=None, foreign_key="user.id")
+    # A request addressed to an organisation: its coordinators choose the mediator.
+    organisation_id: int | None = Field(default=None, foreign_key="organisation.id", index=True)
     other_party_name: str = Field(max_length=200)
     other_party_contact: str = Field(max_length=254)
     created_at: datetime = Field(default_factory=utcnow)

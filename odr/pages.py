@@ -25,6 +25,7 @@ from odr import (
     invitations,
     mail,
     neutrality,
+    organisations,
     register,
 )
 from odr.access import Action, GlobalAction
@@ -44,7 +45,15 @@ from odr.deps import (
 from odr.errors import N_, Refused, Unauthenticated
 from odr.forms import FormInvalid, parse, read_form, refusal_as_form_error
 from odr.i18n import LANGUAGES, Translator
-from odr.models import AccountRole, Case, CaseRole, MediatorKind, MediatorProfile, User
+from odr.models import (
+    AccountRole,
+    Case,
+    CaseRole,
+    MediatorKind,
+    MediatorProfile,
+    Organisation,
+    User,
+)
 from odr.password_reset import RESET_REQUESTED
 from odr.schemas import (
     MAX_ID,
@@ -352,11 +361,15 @@ async def dashboard(p: PageDep) -> Response:
     )
     feedback = (await closing.summary_for(p.user, session=p.session)
                 if p.user.role == AccountRole.mediator else None)
-    return p.render("dashboard.html", cases=mine, open_cases=open_cases, feedback=feedback)
+    return p.render("dashboard.html", cases=mine, open_cases=open_cases, feedback=feedback,
+                    coordinated=await organisations.coordinated_by(p.user, session=p.session))
 
 
-async def mediator_choices(session: AsyncSession) -> list[Any]:
-    return await register.search_mediators(session=session)
+async def request_choices(session: AsyncSession) -> dict[str, Any]:
+    """Whom the request form offers: the register's mediators, and the organisations."""
+    return {"mediators": await register.search_mediators(session=session),
+            "organisations": (await session.exec(select(Organisation).where(
+                col(Organisation.active).is_(True)).order_by(col(Organisation.name)))).all()}
 
 
 @router.get("/cases/new")
@@ -367,7 +380,7 @@ async def new_case_page(p: PageDep, mediator: str = "") -> Response:
     if mediator.isdigit():
         values["mediator_id"] = mediator
     return p.render("case_new.html", values=values, errors={},
-                    mediators=await mediator_choices(p.session))
+                    **await request_choices(p.session))
 
 
 @router.post("/cases/new")
@@ -390,11 +403,11 @@ async def new_case_submit(p: PageDep) -> Response:
         await p.session.commit()
     except FormInvalid as exc:
         return p.render("case_new.html", 422, values=exc.values, errors=exc.errors,
-                        mediators=await mediator_choices(p.session))
+                        **await request_choices(p.session))
     except Refused as exc:
         err = refusal_as_form_error(exc, values, p.tr)
         return p.render("case_new.html", exc.status_code, values=values, errors=err.errors,
-                        mediators=await mediator_choices(p.session))
+                        **await request_choices(p.session))
     return redirect(f"/cases/{case.id}?done=requested")
 
 

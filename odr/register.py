@@ -9,7 +9,15 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from odr.audit import AuditLog
 from odr.errors import N_, NotFound, Refused
-from odr.models import AccountRole, Court, MediatorKind, MediatorProfile, User
+from odr.models import (
+    AccountRole,
+    Court,
+    MediatorKind,
+    MediatorProfile,
+    Organisation,
+    OrganisationMember,
+    User,
+)
 from odr.schemas import CourtIn, MediatorProfileIn, MediatorPublic
 
 
@@ -55,7 +63,11 @@ async def search_mediators(
             query = query.where(col(column).contains(f",{value},", autoescape=True))
     if kind is not None:
         query = query.where(MediatorProfile.kind == kind)
-    return [mediator_public(p, u) for p, u in (await session.exec(query)).all()]
+    found = [mediator_public(p, u) for p, u in (await session.exec(query)).all()]
+    names = await organisations_of_mediators(session=session)
+    for mediator in found:
+        mediator.organisations = names.get(mediator.user_id, [])
+    return found
 
 
 async def save_profile(
@@ -157,3 +169,15 @@ async def assign_clerk(
     await audit.append(session, "register.clerk_assigned", actor_id=actor.id,
                        detail={"user_id": user_id, "court_id": court_id})
     return user
+
+
+async def organisations_of_mediators(*, session: AsyncSession) -> dict[int, list[str]]:
+    """Each mediator's organisations, for the register."""
+    rows = (await session.exec(select(OrganisationMember.user_id, Organisation.name).join(
+        Organisation, col(Organisation.id) == col(OrganisationMember.organisation_id))
+        .where(OrganisationMember.role == "mediator", col(Organisation.active).is_(True))
+        .order_by(col(Organisation.name)))).all()
+    found: dict[int, list[str]] = {}
+    for user_id, name in rows:
+        found.setdefault(user_id, []).append(name)
+    return found

@@ -24,6 +24,7 @@ from odr.models import (
     Category,
     CloseReason,
     MediatorKind,
+    OrganisationKind,
     Outcome,
     Side,
 )
@@ -137,6 +138,8 @@ class CaseCreate(Input):
     language: Language
     region: Region
     mediator_id: RowId | None = None
+    # Or an organisation, whose coordinators choose the mediator.
+    organisation_id: RowId | None = None
 
 
 class ParticipantPublic(BaseModel):
@@ -281,6 +284,54 @@ class MediatorProfileIn(Input):
     active: bool = True
 
 
+class OrganisationIn(Input):
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=300)]
+    kind: OrganisationKind
+    region: Region
+    active: bool = True
+
+
+class OrganisationPublic(BaseModel):
+    id: int
+    name: str
+    kind: OrganisationKind
+    region: str
+    active: bool
+
+
+class MemberIn(Input):
+    role: Literal["mediator", "coordinator"]
+
+
+class Suggestion(BaseModel):
+    """A mediator of the organisation for a request: how well they fit it, and their load."""
+
+    user_id: int
+    name: str
+    fits_category: bool
+    speaks_language: bool
+    serves_region: bool
+    open_cases: int
+
+
+class RequestMetadata(BaseModel):
+    """What a coordinator sees of a case: never its description, drafts, chat or documents."""
+
+    id: int
+    number: str
+    category: Category
+    language: str
+    region: str
+    status: CaseStatus
+    created_at: datetime
+    mediator: str | None
+    suggestions: list[Suggestion] = []
+
+
+class AssignIn(Input):
+    mediator_id: RowId
+
+
 class MediatorPublic(BaseModel):
     user_id: int
     name: str
@@ -291,6 +342,7 @@ class MediatorPublic(BaseModel):
     regions: list[Region]
     specialisations: list[Category]
     bio: str
+    organisations: list[str] = []
 
 
 class CourtIn(Input):

@@ -43,6 +43,7 @@ FLASH = {
     "term_extended": N_("The term of mediation has been extended."),
     "closed": N_("The case is closed. The parties are asked for their feedback."),
     "feedback": N_("Thank you: your answers are kept without your name."),
+    "assigned": N_("The mediator has been chosen; the request now waits for them."),
     "filed": N_("The agreement has been filed with the court. Its filing number is below."),
 }
 

@@ -102,6 +102,15 @@ EVENT_LABELS = {
     "term_extended": N_("Term of mediation extended with the parties' agreement"),
     "term_expired": N_("The term of mediation expired"),
     "closed": N_("The mediator closed the case"),
+    "assigned": N_("The organisation chose the mediator"),
+}
+
+ORGANISATION_KIND_LABELS = {
+    "centre": N_("Mediation centre"),
+    "chamber": N_("Chamber of mediators"),
+    "court_office": N_("Court conciliation office"),
+    "public_council": N_("Council of public consent"),
+    "assembly": N_("Assembly of People of Kazakhstan"),
 }
 
 OUTCOME_LABELS = {
