@@ -237,7 +237,7 @@ class Case(SQLModel, table=True):
     organisation_id: int | None = Field(default=None, foreign_key="organisation.id", index=True)
     other_party_name: str = Field(max_length=200)
     other_party_contact: str = Field(max_length=254)
-    created_at: datetime = Field(default_factory=utcnow)
+    created_at: datetime = Field(default_factory=utcnow, index=True)
     updated_at: datetime = Field(default_factory=utcnow)
     # The term of mediation (odr.terms): it runs from the mediation contract's conclusion.
     # Past its end no session opens until the mediator extends it or closes the case.

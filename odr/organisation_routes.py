@@ -5,15 +5,18 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
-from odr import organisations
+from odr import early_warning, organisations
 from odr.deps import Administrator, CurrentUser, OptionalUser, PathId, ServicesDep, SessionDep
+from odr.errors import N_, Forbidden, Unauthenticated
 from odr.forms import FormInvalid, parse, read_form
-from odr.models import Organisation, OrganisationKind
+from odr.models import AccountRole, Category, Organisation, OrganisationKind, User
 from odr.openapi import refusals
 from odr.pages import PageDep, login_redirect, redirect
 from odr.schemas import (
     AssignIn,
+    FlagPublic,
     MemberIn,
     OrganisationIn,
     OrganisationPublic,
@@ -93,6 +96,30 @@ async def assign_request(organisation_id: PathId, case_id: PathId, data: AssignI
     return found
 
 
+@router.get("/api/v1/early-warning", tags=["organisations"], responses=refusals(401, 403))
+async def early_warning_flags(user: OptionalUser, session: SessionDep) -> list[FlagPublic]:
+    """For coordinators and administrators: categories and regions where this week's requests
+    rise well above the same category's previous twelve weeks there (odr.early_warning),
+    with the series that raised each flag. Only category, region and date are read."""
+    await may_see_warnings(user, session)
+    return [flag_public(f) for f in await early_warning.flags(session=session)]
+
+
+async def may_see_warnings(user: User | None, session: AsyncSession) -> None:
+    if user is None:
+        raise Unauthenticated(N_("Please sign in first."))
+    if user.role != AccountRole.administrator and not await organisations.coordinated_by(
+            user, session=session):
+        raise Forbidden(N_("Only coordinators and administrators see early warnings."))
+
+
+def flag_public(flag: early_warning.Flag) -> FlagPublic:
+    return FlagPublic(category=Category(flag.category), region=flag.region,
+                      week_start=flag.week_start, count=flag.count,
+                      mean=round(flag.mean, 2), spread=round(flag.spread, 2),
+                      threshold=round(flag.threshold, 2), series=flag.series)
+
+
 @router.get("/organisations/{organisation_id}", include_in_schema=False)
 async def organisation_page(organisation_id: PathId, p: PageDep) -> Response:
     if p.user is None:
@@ -100,7 +127,8 @@ async def organisation_page(organisation_id: PathId, p: PageDep) -> Response:
     org = await organisations.require_coordinator(organisation_id, p.user, session=p.session)
     return p.render("organisation.html", org=org,
                     requests=await organisations.inbox(org, session=p.session),
-                    cases=await organisations.cases_of(org, session=p.session))
+                    cases=await organisations.cases_of(org, session=p.session),
+                    flags=await early_warning.flags(session=p.session))
 
 
 @router.post("/organisations/{organisation_id}/requests/{case_id}/assign",

@@ -328,6 +328,20 @@ class RequestMetadata(BaseModel):
     suggestions: list[Suggestion] = []
 
 
+class FlagPublic(BaseModel):
+    """An early warning (odr.early_warning): this week's count against the previous twelve
+    weeks' mean and spread in the same category and region; ``series`` is oldest first."""
+
+    category: Category
+    region: str
+    week_start: datetime
+    count: int
+    mean: float
+    spread: float
+    threshold: float
+    series: list[int]
+
+
 class AssignIn(Input):
     mediator_id: RowId
 
