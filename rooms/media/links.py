@@ -36,8 +36,13 @@ SETTLE = 5.0
 #: Seconds between holding video back (or a failed probe) and the next probe.
 HOLD = 1.0
 PROBE_SECONDS = 0.25
-#: Only sender reports sent this soon after a probe began can show it queued (seconds).
-PROBE_ANSWER = 0.1
+#: Sender reports sent this soon after a probe began show whether it queued (seconds). Not
+#: only the one the relay sends right behind the burst: aiortc sends its own every second or
+#: so, and the viewer answers only the newest it got, so the probe's own report is often
+#: never answered. Any sent within twice the burst's length still finds a burst the link
+#: cannot carry in its queue (a quarter second of the video's rate drains in well under that
+#: on a link that carries it, and in seconds on one that does not).
+PROBE_ANSWER = 2 * PROBE_SECONDS
 #: A probe that no report answers within this many seconds counts as failed.
 PROBE_TIMEOUT = 2.0
 #: How long the link's own round trip is remembered (seconds).

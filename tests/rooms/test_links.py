@@ -36,7 +36,7 @@ def test_a_growing_queue_holds_video_back_and_a_probe_that_queues_keeps_it_held(
     # Still queued: no probe, however long.
     assert reports(link, 5.5, 15, rtt=0.7) == []
     # Drained: a probe; the report sent right behind it comes back late: still held.
-    actions = reports(link, 15, 15 + HOLD + 0.5, rtt=0.2)
+    actions = reports(link, 15, 15.4, rtt=0.2)
     assert actions == [(15.0, "probe")]
     link.report(0.0, 1.2, sent_at=15.02, now=16.5)
     assert link.decide(RATES, now=16.6) == "hold" and link.video_paused
@@ -80,3 +80,22 @@ def test_an_estimate_far_below_what_is_sent_holds_video_back_after_settling() ->
     other.estimate(300_000, [1], now=6.0)
     other.estimate(300_000, [1], now=6.5)
     assert other.decide(RATES, now=6.6) is None
+
+
+def test_the_answer_to_a_later_sender_report_decides_the_probe_too() -> None:
+    """aiortc's own sender report can go out just after the probe's: the viewer answers that
+    one only, and it still shows whether the burst queued."""
+    link = LinkMonitor(changed_at=0.0)
+    reports(link, 0, 2, rtt=0.1)
+    link.report(0.5, 0.1, now=2.0)
+    assert link.decide(RATES, now=2.0) == "pause"
+    assert reports(link, 2.5, 2.5 + HOLD, rtt=0.1)[-1][1] == "probe"
+    probed = link.changed_at
+    link.report(0.0, 0.9, sent_at=probed + 0.3, now=probed + 1.2)  # queued behind the burst
+    assert link.decide(RATES, now=probed + 1.2) == "hold"
+    later = probed + 1.3 + HOLD
+    link.report(0.0, 0.1, sent_at=later - 0.1, now=later)  # drained again
+    assert link.decide(RATES, now=later) == "probe"
+    probed = link.changed_at
+    link.report(0.0, 0.12, sent_at=probed + 0.4, now=probed + 0.6)
+    assert link.decide(RATES, now=probed + 0.6) == "resume"

@@ -204,10 +204,10 @@ def test_a_weak_link_keeps_the_sound_holds_video_back_and_gets_it_again(link: Li
                 return (not changes[-1][1]
                         and stats["packets"].get("video", 0) > video_before + 100)
 
-            # Typically 3-4 s; the target is 5 s, but a probe's answer can be lost to
-            # a later sender report (see rooms/media/links.py), so the bound here is 8 s.
+            # The relay decides to send video again within 5 s (measured 1.9-4.0 s); the
+            # packets that follow may take a moment more to be counted.
             await until(video_flows, 8, "video again after the link recovered")
-            assert changes[-1][0] - lifted < 8
+            assert changes[-1][0] - lifted < 5, changes[-1][0] - lifted
         finally:
             await viewer.stop()
             await relay.close()
