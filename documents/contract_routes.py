@@ -16,7 +16,6 @@ from documents.schemas import (
     ContractTerms,
     SignatoryPublic,
     TermExtension,
-    TermPublic,
 )
 from odr import access, terms
 from odr.access import Action, Subject
@@ -34,6 +33,7 @@ from odr.errors import N_, NotFound, Refused
 from odr.forms import FormInvalid, parse, read_form
 from odr.models import Case, User
 from odr.openapi import refusals
+from odr.schemas import TermPublic
 from odr.services import CasePagePart, Services
 
 router = APIRouter()
@@ -105,7 +105,7 @@ async def extend_term(case_id: PathId, data: TermExtension, user: OptionalUser,
     case = await _extend(case_id, data, user, session, svc)
     view = terms.view(case, svc)
     assert view is not None
-    return TermPublic(**view.__dict__)
+    return view
 
 
 @router.post("/cases/{case_id}/contract", include_in_schema=False)

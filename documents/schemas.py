@@ -161,10 +161,3 @@ class TermExtension(Input):
     parties_agreed: bool = False
     note: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] = ""
 
-
-class TermPublic(BaseModel):
-    ends_at: datetime
-    days_left: int
-    expired: bool
-    extended_days: int
-    extension_left: int

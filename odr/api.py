@@ -344,8 +344,7 @@ async def my_feedback(user: CurrentUser, session: SessionDep) -> FeedbackSummary
     """For a mediator: what the parties of their closed cases answered, without names."""
     if user.role != AccountRole.mediator:
         raise Forbidden(N_("Only mediators receive feedback."))
-    found = await closing.summary_for(user, session=session)
-    return FeedbackSummaryPublic(**found.__dict__)
+    return await closing.summary_for(user, session=session)
 
 
 @router.post("/cases/{case_id}/consent", tags=["cases"])

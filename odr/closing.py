@@ -10,8 +10,6 @@ the name of who answered (``FeedbackRequest`` knows who was asked and whether th
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from sqlalchemy import update
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -30,7 +28,7 @@ from odr.models import (
     User,
     utcnow,
 )
-from odr.schemas import CaseClose, FeedbackIn
+from odr.schemas import CaseClose, FeedbackIn, FeedbackSummaryPublic
 from odr.services import Services
 from odr.vocab import OUTCOME_LABELS
 
@@ -118,21 +116,9 @@ async def answer(case: Case, user: User, data: FeedbackIn, *, session: AsyncSess
                          on=utcnow().date()))
 
 
-@dataclass(frozen=True)
-class FeedbackSummary:
+async def summary_for(mediator: User, *, session: AsyncSession) -> FeedbackSummaryPublic:
     """What a mediator sees of the feedback on their cases: counts and averages, and the
-    comments without the case or the day they came from."""
-
-    answers: int
-    neutral: float | None
-    clear: float | None
-    again_yes: int
-    again_maybe: int
-    again_no: int
-    comments: list[str]
-
-
-async def summary_for(mediator: User, *, session: AsyncSession) -> FeedbackSummary:
+    comments without the case or the day they came from (in random order)."""
     mine = Feedback.mediator_id == mediator.id
     count, neutral, clear = (await session.exec(select(
         func.count(col(Feedback.id)), func.avg(Feedback.neutral), func.avg(Feedback.clear))
@@ -141,7 +127,7 @@ async def summary_for(mediator: User, *, session: AsyncSession) -> FeedbackSumma
                                      .where(mine).group_by(Feedback.again))).all())
     comments = (await session.exec(select(Feedback.comment).where(
         mine, Feedback.comment != "").order_by(func.random()))).all()
-    return FeedbackSummary(
+    return FeedbackSummaryPublic(
         answers=int(count), neutral=round(float(neutral), 2) if neutral is not None else None,
         clear=round(float(clear), 2) if clear is not None else None,
         again_yes=int(again.get("yes", 0)), again_maybe=int(again.get("maybe", 0)),

@@ -88,12 +88,10 @@ async def assign_request(organisation_id: PathId, case_id: PathId, data: AssignI
     """A coordinator chooses the organisation's mediator for a request; it then waits for
     that mediator to take it."""
     org = await organisations.require_coordinator(organisation_id, user, session=session)
-    await organisations.assign(org, case_id, data.mediator_id, coordinator=user,
-                               session=session, cases=svc.cases)
+    case = await organisations.assign(org, case_id, data.mediator_id, coordinator=user,
+                                      session=session, cases=svc.cases)
     await session.commit()
-    found = next(c for c in await organisations.cases_of(org, session=session)
-                 if c.id == case_id)
-    return found
+    return await organisations.metadata(case, session=session)
 
 
 @router.get("/api/v1/early-warning", tags=["organisations"], responses=refusals(401, 403))

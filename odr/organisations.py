@@ -138,7 +138,7 @@ async def suggestions(case: Case, organisation_id: int, *, session: AsyncSession
                                           + s.serves_region), s.open_cases, s.name))
 
 
-async def _metadata(case: Case, session: AsyncSession) -> RequestMetadata:
+async def metadata(case: Case, session: AsyncSession) -> RequestMetadata:
     mediator = await session.get(User, case.chosen_mediator_id) if case.chosen_mediator_id \
         else None
     return RequestMetadata(id=case.id or 0, number=case.number, category=case.category,
@@ -154,7 +154,7 @@ async def inbox(org: Organisation, *, session: AsyncSession) -> list[RequestMeta
         col(Case.chosen_mediator_id).is_(None)).order_by(col(Case.created_at)))).all()
     result = []
     for case in waiting:
-        item = await _metadata(case, session)
+        item = await metadata(case, session)
         item.suggestions = await suggestions(case, org.id or 0, session=session)
         result.append(item)
     return result
@@ -167,7 +167,7 @@ async def cases_of(org: Organisation, *, session: AsyncSession) -> list[RequestM
     rows = (await session.exec(select(Case).where(or_(
         Case.organisation_id == org.id, col(Case.chosen_mediator_id).in_(members)))
         .order_by(col(Case.created_at).desc()))).all()
-    return [await _metadata(case, session) for case in rows]
+    return [await metadata(case, session) for case in rows]
 
 
 async def assign(org: Organisation, case_id: int, mediator_id: int, *, coordinator: User,

@@ -376,3 +376,13 @@ class AuditReport(BaseModel):
     entries: int
     intact: bool
     problems: list[str]
+
+
+class TermPublic(BaseModel):
+    """The term of mediation as the case page and the API show it (odr.terms)."""
+
+    ends_at: datetime
+    days_left: int  # whole days, rounded up; 0 once it has ended
+    expired: bool
+    extended_days: int
+    extension_left: int

@@ -13,7 +13,6 @@ twice and misses nothing; with several processes each notice is claimed by one o
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -26,26 +25,16 @@ from odr.access import SESSION_STATES, Action, Subject
 from odr.errors import N_, Refused
 from odr.models import Case, CaseRole, Participant, User, utcnow
 from odr.periodic import Periodic
+from odr.schemas import TermPublic
 from odr.services import Services
 
 
-@dataclass(frozen=True)
-class TermView:
-    """What the case page says of the term."""
-
-    ends_at: datetime
-    days_left: int  # whole days, rounded up; 0 once it has ended
-    expired: bool
-    extended_days: int
-    extension_left: int
-
-
-def view(case: Case, svc: Services, now: datetime | None = None) -> TermView | None:
+def view(case: Case, svc: Services, now: datetime | None = None) -> TermPublic | None:
     if case.term_ends_at is None:
         return None
     now = now or utcnow()
     left = (case.term_ends_at - now).total_seconds()
-    return TermView(
+    return TermPublic(
         ends_at=case.term_ends_at, days_left=max(0, math.ceil(left / 86400)),
         expired=access.term_expired(case, now), extended_days=case.term_extended_days,
         extension_left=max(0, svc.settings.mediation_extension_days - case.term_extended_days))

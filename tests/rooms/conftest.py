@@ -14,6 +14,7 @@ import httpx
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
+from tests.browser import ARGS, CHROMIUM, FAKE_MEDIA
 from tests.harness import PASSWORD, case_request, sign_contract, token_of, unique_email
 from tests.live import LiveServer, live_server, mailed_link, query
 
@@ -223,3 +224,15 @@ async def joined(server: Server, user: User, case_id: int, *, join: bool = True,
             await peer.send("join")
             peer.backlog.insert(0, await peer.state())
         yield peer
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Chromium with fake camera and microphone, for the room's pages (tests skip without it:
+    ``tests.browser.needs_chromium``)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS + FAKE_MEDIA)
+        yield b
+        b.close()

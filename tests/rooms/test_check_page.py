@@ -3,26 +3,14 @@ call to the server's echo, which sends the page's sound back over the relay's ow
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import pytest
 
-from tests.browser import ARGS, CHROMIUM, FAKE_MEDIA, needs_chromium
+from tests.browser import needs_chromium
 from tests.rooms.conftest import Cast, Server
 
 pytestmark = needs_chromium
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS + FAKE_MEDIA)
-        yield b
-        b.close()
 
 
 def test_the_check_finds_every_device_working_and_the_relay_answering(

@@ -3,26 +3,14 @@ in the joint session, and a caucus with one side hides it from the other on the 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import pytest
 
-from tests.browser import ARGS, CHROMIUM, FAKE_MEDIA, needs_chromium
+from tests.browser import needs_chromium
 from tests.rooms.conftest import Cast, Server, User
 
 pytestmark = needs_chromium
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS + FAKE_MEDIA)
-        yield b
-        b.close()
 
 
 def open_room(browser: Any, server: Server, user: User, case_id: int,
