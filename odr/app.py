@@ -15,13 +15,24 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from documents import routes as document_routes
-from odr import api, forgery, migrate, openapi, organisation_routes, pages, reminders, terms
+from odr import (
+    api,
+    forgery,
+    migrate,
+    openapi,
+    organisation_routes,
+    pages,
+    reminders,
+    terms,
+    warning_watch,
+)
 from odr.deps import language_of
 from odr.errors import N_, Refused
 from odr.headers import SecurityHeaders
 from odr.i18n import Translator
 from odr.services import Services
 from odr.settings import Settings
+from odr.statistics_routes import router as statistics_router
 from odr.templating import STATIC, Pages
 from odr.validation import describe_errors
 from rooms import routes as room_routes
@@ -81,8 +92,9 @@ def create_app(settings: Settings | None = None, *, migrate_on_start: bool = Tru
                 if cluster is not None:
                     await cluster.start()  # once the runtimes have said what they hold
                 # Background jobs that keep their progress in the database (odr.periodic).
-                jobs = [terms.TermWatch(services), reminders.SessionReminders(services)]
-                app.state.term_watch, app.state.reminders = jobs
+                jobs = [terms.TermWatch(services), reminders.SessionReminders(services),
+                        warning_watch.WarningWatch(services)]
+                app.state.term_watch, app.state.reminders, app.state.warning_watch = jobs
                 for job in jobs:
                     job.start()
                 try:
@@ -105,6 +117,7 @@ def create_app(settings: Settings | None = None, *, migrate_on_start: bool = Tru
     app.include_router(api.router)
     app.include_router(pages.router)
     app.include_router(organisation_routes.router)
+    app.include_router(statistics_router)
     # The only place odr knows the other packages: it mounts their routes and runtimes.
     app.include_router(room_routes.router)
     app.include_router(document_routes.router)

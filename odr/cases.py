@@ -191,6 +191,7 @@ class CaseService:
             summary=data.summary,
             language=data.language,
             region=data.region,
+            district=data.district,
             requester_id=requester.id or 0,
             chosen_mediator_id=data.mediator_id,
             organisation_id=data.organisation_id,
@@ -217,6 +218,10 @@ class CaseService:
             raise Conflict(N_("This step is not possible while the case is in its present state."))
         case.status = to
         case.updated_at = utcnow()
+        if to is CaseStatus.accepted:
+            case.accepted_at = case.updated_at
+        if to is CaseStatus.in_session and case.first_session_at is None:
+            case.first_session_at = case.updated_at
         session.add(case)
         await self.record(session, case, "status", actor=actor, status=to, detail=reason)
         case_id = case.id or 0
@@ -445,8 +450,9 @@ async def case_public(case: Case, *, session: AsyncSession) -> CasePublic:
     ).all()
     return CasePublic(
         id=case.id or 0, number=case.number, category=case.category, summary=case.summary,
-        language=case.language, region=case.region, status=case.status,
-        requester_id=case.requester_id, chosen_mediator_id=case.chosen_mediator_id,
+        language=case.language, region=case.region, district=case.district,
+        status=case.status, requester_id=case.requester_id,
+        chosen_mediator_id=case.chosen_mediator_id,
         other_party_name=case.other_party_name, created_at=case.created_at,
         term_ends_at=case.term_ends_at, outcome=case.outcome, close_reason=case.close_reason,
         closed_at=case.closed_at,

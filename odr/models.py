@@ -230,6 +230,9 @@ class Case(SQLModel, table=True):
     summary: str = Field(sa_column=Column(Text, nullable=False))
     language: str = Field(max_length=5)
     region: str = Field(max_length=40)
+    # The district or town within the region, as the requester wrote it (optional): the early
+    # warning counts by it where it is given (odr.early_warning).
+    district: str = Field(default="", max_length=80, sa_column_kwargs={"server_default": ""})
     status: CaseStatus = Field(default=CaseStatus.requested, index=True)
     requester_id: int = Field(foreign_key="user.id")
     chosen_mediator_id: int | None = Field(default=None, foreign_key="user.id")
@@ -239,6 +242,10 @@ class Case(SQLModel, table=True):
     other_party_contact: str = Field(max_length=254)
     created_at: datetime = Field(default_factory=utcnow, index=True)
     updated_at: datetime = Field(default_factory=utcnow)
+    # When a mediator took the case and when its first session began: the statistics count
+    # the days from the request to each (odr.statistics).
+    accepted_at: datetime | None = None
+    first_session_at: datetime | None = None
     # The term of mediation (odr.terms): it runs from the mediation contract's conclusion.
     # Past its end no session opens until the mediator extends it or closes the case.
     term_ends_at: datetime | None = Field(default=None, index=True)
@@ -399,3 +406,20 @@ class NeutralityRecord(SQLModel, table=True):
     side_a_seconds: int = 0
     side_b_seconds: int = 0
     other_seconds: int = 0
+
+
+class WarningSubscription(SQLModel, table=True):
+    """A coordinator or administrator who gets the weekly early warning by e-mail."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user.id", unique=True)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class WarningRun(SQLModel, table=True):
+    """One weekly early-warning run; the unique week lets one process claim it."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    week: str = Field(max_length=10, unique=True)  # ISO week, e.g. 2026-W49
+    ran_at: datetime = Field(default_factory=utcnow)
+    flags: int = 0

@@ -113,7 +113,7 @@ async def may_see_warnings(user: User | None, session: AsyncSession) -> None:
 
 def flag_public(flag: early_warning.Flag) -> FlagPublic:
     return FlagPublic(category=Category(flag.category), region=flag.region,
-                      week_start=flag.week_start, count=flag.count,
+                      district=flag.district, week_start=flag.week_start, count=flag.count,
                       mean=round(flag.mean, 2), spread=round(flag.spread, 2),
                       threshold=round(flag.threshold, 2), series=flag.series)
 

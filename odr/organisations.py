@@ -142,8 +142,8 @@ async def metadata(case: Case, session: AsyncSession) -> RequestMetadata:
     mediator = await session.get(User, case.chosen_mediator_id) if case.chosen_mediator_id \
         else None
     return RequestMetadata(id=case.id or 0, number=case.number, category=case.category,
-                           language=case.language, region=case.region, status=case.status,
-                           created_at=case.created_at,
+                           language=case.language, region=case.region,
+                           district=case.district, status=case.status, created_at=case.created_at,
                            mediator=mediator.name if mediator else None)
 
 

@@ -62,6 +62,15 @@ Region = Annotated[str, AfterValidator(_known_region),
                    Field(json_schema_extra={"enum": [*REGION_LABELS]})]
 
 
+def _district(value: str) -> str:
+    return " ".join(word[:1].upper() + word[1:].lower() for word in value.split())
+
+
+# A district or town as written, in one form (spaces collapsed, each word capitalised), so
+# that the early warning counts "жамбылский район" and "Жамбылский  район" as one place.
+District = Annotated[str, StringConstraints(max_length=80), AfterValidator(_district)]
+
+
 class Registration(Input):
     email: EmailStr
     name: Name
@@ -137,6 +146,7 @@ class CaseCreate(Input):
     ]
     language: Language
     region: Region
+    district: District = ""
     mediator_id: RowId | None = None
     # Or an organisation, whose coordinators choose the mediator.
     organisation_id: RowId | None = None
@@ -157,6 +167,7 @@ class CasePublic(BaseModel):
     summary: str
     language: Language
     region: Region
+    district: str = ""
     status: CaseStatus
     requester_id: int
     chosen_mediator_id: int | None
@@ -322,6 +333,7 @@ class RequestMetadata(BaseModel):
     category: Category
     language: str
     region: str
+    district: str = ""
     status: CaseStatus
     created_at: datetime
     mediator: str | None
@@ -334,12 +346,43 @@ class FlagPublic(BaseModel):
 
     category: Category
     region: str
+    district: str = ""
     week_start: datetime
     count: int
     mean: float
     spread: float
     threshold: float
     series: list[int]
+
+
+class StatisticsRowPublic(BaseModel):
+    """One group's figures (odr.statistics); a hidden cell is null and listed in ``hidden``."""
+
+    key: str | None
+    label: str
+    values: dict[str, float | None]
+    hidden: list[str]
+
+
+class StatisticsPublic(BaseModel):
+    """The figures of the cases requested from ``start`` to ``end`` (both days included),
+    per group of ``by``. ``exact`` is false where small cells are hidden."""
+
+    by: str
+    start: date
+    end: date
+    exact: bool
+    columns: list[str]
+    rows: list[StatisticsRowPublic]
+    total: StatisticsRowPublic
+
+
+class SubscriptionIn(Input):
+    subscribed: bool
+
+
+class SubscriptionPublic(BaseModel):
+    subscribed: bool
 
 
 class AssignIn(Input):

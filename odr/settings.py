@@ -82,6 +82,12 @@ class Settings(BaseSettings):
     term_check_seconds: float = Field(default=60, gt=0)
     # Session reminders (at booking, a day and an hour before) are looked for this often.
     reminder_check_seconds: float = Field(default=30, gt=0)
+    # The weekly early warning (odr.warning_watch) runs once each week, from this weekday
+    # (0 is Monday) and hour in the default time zone, and mails its flags to subscribers;
+    # whether this week's run is due is looked at this often.
+    warning_weekday: int = Field(default=0, ge=0, le=6)
+    warning_hour: int = Field(default=6, ge=0, le=23)
+    warning_check_seconds: float = Field(default=600, gt=0)
 
     # Agreement drafts: the largest single Yjs update a client may send.
     draft_max_update_bytes: int = Field(default=1_000_000, ge=1024)

@@ -138,3 +138,43 @@ FILING_STATUS_LABELS = {
     "accepted": N_("Accepted by the court"),
     "rejected": N_("Rejected by the court"),
 }
+
+# What the statistics can be grouped by (odr.statistics.DIMENSIONS).
+DIMENSION_LABELS = {
+    "category": N_("Category"),
+    "region": N_("Region"),
+    "language": N_("Language"),
+    "mediator_kind": N_("Kind of mediator"),
+    "organisation": N_("Organisation"),
+    "mediator": N_("Mediator"),
+    "month": N_("Month of the request"),
+}
+
+# A group without a value of its dimension (no mediator yet, no organisation).
+DIMENSION_NONE_LABELS = {
+    "mediator_kind": N_("No mediator yet"),
+    "organisation": N_("Not through an organisation"),
+    "mediator": N_("No mediator yet"),
+}
+
+# The statistics' columns (odr.statistics.COLUMNS).
+STATISTICS_COLUMN_LABELS = {
+    "requested": N_("Requested"),
+    "accepted": N_("Accepted"),
+    "closed": N_("Closed"),
+    "full_agreement": N_("Full agreement"),
+    "partial_agreement": N_("Partial agreement"),
+    "no_agreement": N_("No agreement"),
+    "withdrawn": N_("Withdrawn"),
+    "term_expired": N_("Term expired"),
+    "court_accepted": N_("Accepted by a court"),
+    "court_rejected": N_("Rejected by a court"),
+    "sessions": N_("Sessions held"),
+    "answers": N_("Feedback answers"),
+    "agreement_rate": N_("Agreement rate (per cent of closed cases)"),
+    "days_to_first_session": N_("Median days to the first session"),
+    "days_to_close": N_("Median days to the close"),
+    "side_a_share": N_("Side A's share of the time in separate meetings (per cent)"),
+    "neutral_score": N_("Neutrality score (1-5)"),
+    "clear_score": N_("Clarity score (1-5)"),
+}
