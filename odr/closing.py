@@ -114,6 +114,10 @@ async def answer(case: Case, user: User, data: FeedbackIn, *, session: AsyncSess
     session.add(Feedback(case_id=case.id or 0, mediator_id=mediator, neutral=data.neutral,
                          clear=data.clear, again=data.again, comment=data.comment,
                          on=utcnow().date()))
+    await session.exec(update(Case).where(col(Case.id) == case.id).values(
+        feedback_answers=col(Case.feedback_answers) + 1,
+        feedback_neutral=col(Case.feedback_neutral) + data.neutral,
+        feedback_clear=col(Case.feedback_clear) + data.clear))
 
 
 async def summary_for(mediator: User, *, session: AsyncSession) -> FeedbackSummaryPublic:

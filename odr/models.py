@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import UTC, date, datetime
 
-from sqlalchemy import Column, Text, UniqueConstraint
+from sqlalchemy import Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -223,7 +223,18 @@ class MediatorProfile(SQLModel, table=True):
     active: bool = True
 
 
+# Every column the statistics read (odr.statistics), after the request time they filter on:
+# the database answers them from this index alone, without visiting the wide case rows.
+STATISTICS_COLUMNS = (
+    "created_at", "category", "region", "district", "language", "status", "outcome",
+    "accepted_at", "first_session_at", "closed_at", "chosen_mediator_id", "organisation_id",
+    "sessions_held", "side_a_seconds", "side_b_seconds", "feedback_answers", "feedback_neutral",
+    "feedback_clear")
+
+
 class Case(SQLModel, table=True):
+    __table_args__ = (Index("ix_case_statistics", *STATISTICS_COLUMNS),)
+
     id: int | None = Field(default=None, primary_key=True)
     number: str = Field(index=True, unique=True, max_length=32)
     category: Category
@@ -246,6 +257,14 @@ class Case(SQLModel, table=True):
     # the days from the request to each (odr.statistics).
     accepted_at: datetime | None = None
     first_session_at: datetime | None = None
+    # Running sums of the case's neutrality records and feedback answers, kept with each row
+    # added there (odr.neutrality.keep, odr.closing): the statistics then read one table.
+    sessions_held: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    side_a_seconds: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    side_b_seconds: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    feedback_answers: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    feedback_neutral: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    feedback_clear: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     # The term of mediation (odr.terms): it runs from the mediation contract's conclusion.
     # Past its end no session opens until the mediator extends it or closes the case.
     term_ends_at: datetime | None = Field(default=None, index=True)

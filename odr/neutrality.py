@@ -14,12 +14,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from odr.errors import N_
 from odr.i18n import Translator
-from odr.models import NeutralityRecord
+from odr.models import Case, NeutralityRecord
 
 # Where the mediator can be: the joint session, a separate meeting with side A's people, with
 # side B's, or another (with both sides' people, or with nobody but co-mediators).
@@ -86,6 +87,16 @@ def record_of(case_id: int, tally: Tally, now: float) -> NeutralityRecord:
         ended_at=datetime.fromtimestamp(now, UTC),
         joint_seconds=round(seconds["joint"]), side_a_seconds=round(seconds["a"]),
         side_b_seconds=round(seconds["b"]), other_seconds=round(seconds["other"]))
+
+
+async def keep(record: NeutralityRecord, *, session: AsyncSession) -> None:
+    """Keep a session's record, and add it to its case's running sums (for the statistics),
+    in the caller's transaction."""
+    session.add(record)
+    await session.exec(update(Case).where(col(Case.id) == record.case_id).values(
+        sessions_held=col(Case.sessions_held) + 1,
+        side_a_seconds=col(Case.side_a_seconds) + record.side_a_seconds,
+        side_b_seconds=col(Case.side_b_seconds) + record.side_b_seconds))
 
 
 async def of_case(case_id: int, *, session: AsyncSession) -> Sequence[NeutralityRecord]:

@@ -44,6 +44,7 @@ HIDDEN = "[c]"  # the mark statistical offices use for a cell kept confidential
 # The charts of every statistics page: the column each draws.
 CHARTS = ("requested", "agreement_rate", "days_to_first_session", "days_to_close")
 LONGEST = timedelta(days=3660)
+EARLIEST, LATEST = date(2000, 1, 1), date(2100, 12, 31)  # beyond: no case, and no arithmetic
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,9 @@ def period(start: date | None, end: date | None, svc: Services) -> tuple[date, d
     zone = ZoneInfo(svc.settings.default_timezone)
     end = end or datetime.now(zone).date()
     start = start or end - timedelta(days=364)
+    if start < EARLIEST or end > LATEST:
+        raise Refused(N_("Choose days between %(first)s and %(last)s."), field="start",
+                      first=EARLIEST.isoformat(), last=LATEST.isoformat())
     if start > end:
         raise Refused(N_("The period's first day must not come after its last."), field="start")
     if end - start > LONGEST:

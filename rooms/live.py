@@ -597,5 +597,5 @@ class LiveRoom:
 
     async def _write_record(self, record: NeutralityRecord) -> None:
         async with self.services.maker() as session:
-            session.add(record)
+            await neutrality.keep(record, session=session)
             await session.commit()

@@ -1,6 +1,7 @@
 """Generated cases for the statistics: requests over two years with their acceptance, sessions,
 neutrality records, closing outcomes, court decisions and feedback, as the service would have
-recorded them. Shared by the statistics tests and ``bench/statistics_bench.py``."""
+recorded them (with the case's running sums of its records and answers). Shared by the
+statistics tests and ``bench/statistics_bench.py``."""
 
 from __future__ import annotations
 
@@ -61,7 +62,9 @@ async def insert(session: AsyncSession, *, cases: int, now: datetime, requester_
             case.organisation_id = mediators[mediator] if rng.random() < 0.6 else None
             accepted = created + _days(rng, 0, 5)
             if accepted < now:
-                case.accepted_at, case.status = accepted, CaseStatus.accepted
+                # Its mediation contract concluded (a case left at "accepted" without one
+                # would have it prepared at start-up: documents.contract.prepare_due).
+                case.accepted_at, case.status = accepted, CaseStatus.consented
                 first = accepted + _days(rng, 1, 20)
                 if first < now and rng.random() < 0.8:
                     case.first_session_at, case.status = first, CaseStatus.in_session
@@ -97,9 +100,17 @@ def _extras(session: AsyncSession, rng: random.Random, case: Case, sessions: int
         session.add(NeutralityRecord(case_id=case.id or 0, started_at=began,
                                      ended_at=began + timedelta(hours=2), joint_seconds=3600,
                                      side_a_seconds=a, side_b_seconds=b))
+        case.sessions_held += 1
+        case.side_a_seconds += a
+        case.side_b_seconds += b
     for _ in range(answers):
         assert case.closed_at is not None and case.chosen_mediator_id is not None
+        neutral, clear = rng.randint(1, 5), rng.randint(1, 5)
         session.add(Feedback(case_id=case.id or 0, mediator_id=case.chosen_mediator_id,
-                             neutral=rng.randint(1, 5), clear=rng.randint(1, 5),
+                             neutral=neutral, clear=clear,
                              again=rng.choice(["yes", "maybe", "no"]),
                              on=date.fromordinal(case.closed_at.toordinal())))
+        case.feedback_answers += 1
+        case.feedback_neutral += neutral
+        case.feedback_clear += clear
+    session.add(case)

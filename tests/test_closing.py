@@ -73,6 +73,13 @@ def test_closing_without_agreement_asks_each_party_once_and_anonymously(
     assert columns == {"id", "case_id", "mediator_id", "neutral", "clear", "again",
                        "comment", "on"}
     assert platform.scalar("SELECT count(*) FROM feedback WHERE case_id = ?", case_id) == 2
+    # The case keeps the running sums the statistics read.
+    answers, neutral, clear = platform.sql(
+        'SELECT feedback_answers, feedback_neutral, feedback_clear FROM "case" WHERE id = ?',
+        case_id)[0]
+    assert (answers, neutral, clear) == tuple(platform.sql(
+        "SELECT count(*), sum(neutral), sum(clear) FROM feedback WHERE case_id = ?",
+        case_id)[0])
 
 
 def test_a_signed_agreement_closes_as_agreed_and_a_withdrawal_as_withdrawn(

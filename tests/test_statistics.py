@@ -225,6 +225,10 @@ def test_each_organisation_sees_its_own_only(world: World) -> None:
     russian = platform.client(**{"accept-language": "ru"})
     wrong = expect(russian.get("/api/v1/open-statistics?start=2026-05-01&end=2026-04-01"), 400)
     assert wrong["detail"] == "Первый день периода не может быть позже последнего."
+    for bad in ("start=0001-01-01&end=0001-01-02", "start=2026-01-01&end=9999-12-31",
+                "start=2001-01-01&end=2026-01-01", "start=2026-13-01"):
+        response = russian.get(f"/api/v1/open-statistics?{bad}")
+        assert response.status_code in (400, 422), (bad, response.status_code)
     b_view = expect(world.coordinators[1].client.get(
         f"/api/v1/statistics?by=mediator&organisation_id={b}&{PERIOD}"), 200)
     assert {r["label"] for r in b_view["rows"]} == {"Mediator Three"}

@@ -525,6 +525,9 @@ def test_the_mediators_time_is_watched_live_and_kept_when_the_session_ends(
         # (each of the four counts is rounded to the second).
         length = (moment(ended) - moment(started)).total_seconds()
         assert abs(joint + side_a + side_b + other - length) <= 2, (rows, length)
+        # And the case's running sums, which the statistics read, count it.
+        assert query(server.live, 'SELECT sessions_held, side_a_seconds, side_b_seconds '
+                     'FROM "case" WHERE id = ?', case_id) == [(1, side_a, side_b)]
 
     asyncio.run(scenario())
     page = cast.party_b.client.get(f"/cases/{case_id}")
