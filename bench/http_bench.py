@@ -217,6 +217,18 @@ def postgres_database(server_url: str) -> Iterator[str | None]:
 Key = tuple[str, str, int]  # database, route label, connections
 
 
+def database_urls(names: str) -> Iterator[tuple[str, str]]:
+    """Each database asked for (``sqlite,postgres``) as (name, a fresh empty database's URL);
+    PostgreSQL is skipped, with a line saying so, when it is not reachable."""
+    for name in names.split(","):
+        if name == "sqlite":
+            yield name, f"sqlite+aiosqlite:///{Path(tempfile.mkdtemp()) / 'bench.sqlite3'}"
+            continue
+        with postgres_database(DEFAULT_POSTGRES) as url:
+            if url is not None:
+                yield name, url
+
+
 def measure(database: str, extra_env: dict[str, str], work: Path, exe: str,
             args: argparse.Namespace,
             results: dict[Key, dict[str, list[dict[str, float]]]]) -> None:

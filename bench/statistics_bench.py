@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
-from http_bench import DEFAULT_POSTGRES, postgres_database  # noqa: E402 (bench/ on the path)
+from http_bench import database_urls  # noqa: E402 (bench/ on the path)
 
 from odr import migrate  # noqa: E402
 from odr.app import create_app  # noqa: E402
@@ -83,17 +83,9 @@ def main() -> None:
     parser.add_argument("--databases", default="sqlite,postgres")
     args = parser.parse_args()
     print(f"open statistics page over {args.cases} cases, {args.runs} runs (median)")
-    for name in args.databases.split(","):
+    for name, url in database_urls(args.databases):
         print(name, flush=True)
-        if name == "sqlite":
-            folder = Path(tempfile.mkdtemp())
-            times = asyncio.run(measure(f"sqlite+aiosqlite:///{folder / 's.sqlite3'}",
-                                        args.cases, args.runs))
-        else:
-            with postgres_database(DEFAULT_POSTGRES) as url:
-                if url is None:
-                    continue
-                times = asyncio.run(measure(url, args.cases, args.runs))
+        times = asyncio.run(measure(url, args.cases, args.runs))
         for by, found in times.items():
             median = statistics.median(found) * 1000
             print(f"  by {by:9} median {median:7.1f} ms  (min {min(found) * 1000:.1f}, "

@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from http_bench import DEFAULT_POSTGRES, postgres_database  # bench/ is on the path
+from http_bench import database_urls  # bench/ is on the path
 
 from odr import early_warning, migrate
 from odr.models import Case, Category, User
@@ -72,16 +72,8 @@ def main() -> None:
     parser.add_argument("--databases", default="sqlite,postgres")
     args = parser.parse_args()
     print(f"early warning over {args.cases} cases, {args.runs} runs (median)")
-    for name in args.databases.split(","):
-        if name == "sqlite":
-            folder = Path(tempfile.mkdtemp())
-            times = asyncio.run(measure(f"sqlite+aiosqlite:///{folder / 'w.sqlite3'}",
-                                        args.cases, args.runs))
-        else:
-            with postgres_database(DEFAULT_POSTGRES) as url:
-                if url is None:
-                    continue
-                times = asyncio.run(measure(url, args.cases, args.runs))
+    for name, url in database_urls(args.databases):
+        times = asyncio.run(measure(url, args.cases, args.runs))
         median = statistics.median(times)
         print(f"{name:9} median {median * 1000:8.1f} ms  (min {min(times) * 1000:.1f}, "
               f"max {max(times) * 1000:.1f})  target < {TARGET_SECONDS:.0f} s: "

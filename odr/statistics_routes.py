@@ -122,7 +122,7 @@ def label(by: str, row: statistics.Row, tr: Translator) -> str:
     return row.name or row.key
 
 
-def figure(value: float | None, column: str, tr: Translator) -> str:
+def figure(value: float | None, column: str) -> str:
     if value is None:
         return "—"
     if column in statistics.COUNTS:
@@ -131,7 +131,7 @@ def figure(value: float | None, column: str, tr: Translator) -> str:
 
 
 def cell(row: statistics.Row, column: str, tr: Translator) -> str:
-    return HIDDEN if column in row.hidden else figure(row.values.get(column), column, tr)
+    return HIDDEN if column in row.hidden else figure(row.values.get(column), column)
 
 
 def public(table: statistics.Table, days: tuple[date, date], tr: Translator
