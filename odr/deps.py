@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
-from fastapi import Depends, Path, Request, WebSocket
+from fastapi import Depends, Path, Query, Request, WebSocket
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from odr import access, accounts, cases, forgery
@@ -25,6 +25,8 @@ from odr.settings import Settings
 
 # A row id in a path; anything else is a 422 before any query runs.
 PathId = Annotated[int, Path(ge=1, le=MAX_ID)]
+# The same in a query string (PostgreSQL refuses an id beyond its integer: a 500, not a 404).
+QueryId = Annotated[int, Query(ge=1, le=MAX_ID)]
 
 SESSION_COOKIE = "odr_session"
 LANG_COOKIE = "odr_lang"

@@ -10,15 +10,15 @@ import csv
 import io
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Response
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from odr import charts, early_warning, organisations, statistics, vocab, warning_watch
-from odr.deps import CurrentUser, OptionalUser, ServicesDep, SessionDep, Tr
+from odr.deps import CurrentUser, OptionalUser, QueryId, ServicesDep, SessionDep, Tr
 from odr.errors import N_, Forbidden, NotFound, Refused, Unauthenticated
 from odr.forms import read_form
 from odr.i18n import LANGUAGE_NAMES, Translator
@@ -184,7 +184,7 @@ STATISTICS_REFUSALS = refusals(400, 401, 403, 404)
 async def statistics_json(user: OptionalUser, session: SessionDep, tr: Tr, svc: ServicesDep,
                           by: Dimension = "category", start: date | None = None,
                           end: date | None = None,
-                          organisation_id: Annotated[int | None, Query(ge=1)] = None,
+                          organisation_id: QueryId | None = None,
                           ) -> StatisticsPublic:
     """For an organisation's coordinators (exact, ``by=mediator`` too) and administrators
     (small cells hidden): the cases requested from ``start`` to ``end``, per group."""
@@ -198,7 +198,7 @@ async def statistics_json(user: OptionalUser, session: SessionDep, tr: Tr, svc: 
 async def statistics_csv(user: OptionalUser, session: SessionDep, tr: Tr, svc: ServicesDep,
                          by: Dimension = "category", start: date | None = None,
                          end: date | None = None,
-                         organisation_id: Annotated[int | None, Query(ge=1)] = None,
+                         organisation_id: QueryId | None = None,
                          ) -> Response:
     scope = await scope_of(user, organisation_id, by, session)
     days = period(start, end, svc)
@@ -274,7 +274,7 @@ async def open_statistics_page(p: PageDep, by: PublicDimension = "region",
 @router.get("/statistics", include_in_schema=False)
 async def statistics_page(p: PageDep, by: Dimension = "category", start: date | None = None,
                           end: date | None = None,
-                          organisation_id: Annotated[int | None, Query(ge=1)] = None
+                          organisation_id: QueryId | None = None
                           ) -> Response:
     if p.user is None:
         return login_redirect(p.request)
