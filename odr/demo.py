@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from odr import register
-from odr.models import AccountRole, Case, CaseRole, Court, Side, User, utcnow
+from odr.models import AccountRole, Case, CaseRole, Court, GrammaticalGender, Side, User
 from odr.schemas import CaseCreate, CourtIn, MediatorProfileIn, SessionCreate
 from odr.services import Services
 
@@ -36,25 +37,30 @@ async def create_demo(svc: Services, *, only_if_empty: bool = True, tag: str = "
         if only_if_empty and not await database_is_empty(session):
             return DemoAccounts(created=False)
         result = DemoAccounts(created=True)
+        zone = ZoneInfo(svc.settings.default_timezone)
 
-        async def person(email: str, name: str, role: AccountRole, label: str) -> User:
+        async def person(email: str, name: str, role: AccountRole, label: str,
+                         gender: GrammaticalGender) -> User:
             email = email.replace("@", f"{tag}@")
             password = secrets.token_urlsafe(9)
-            user = User(email=email, name=name, role=role,
+            user = User(email=email, name=name, role=role, grammatical_gender=gender,
                         password_hash=await svc.hashing.hash_async(password), language="ru")
             session.add(user)
             await session.flush()
             result.logins.append((label, email, password))
             return user
 
+        he, she = GrammaticalGender.masculine, GrammaticalGender.feminine
         admin = await person("admin@demo.odr", "Әкімші Админ", AccountRole.administrator,
-                             "administrator")
+                             "administrator", GrammaticalGender.unspecified)
         mediator = await person("mediator@demo.odr", "Айгүл Серікқызы Нұрланова",
-                                AccountRole.mediator, "mediator")
-        party_a = await person("party.a@demo.odr", "Ерлан Қасымов", AccountRole.party, "party A")
-        party_b = await person("party.b@demo.odr", "Ольга Петрова", AccountRole.party, "party B")
+                                AccountRole.mediator, "mediator", she)
+        party_a = await person("party.a@demo.odr", "Ерлан Қасымов", AccountRole.party, "party A",
+                               he)
+        party_b = await person("party.b@demo.odr", "Ольга Петрова", AccountRole.party, "party B",
+                               she)
         clerk = await person("clerk@demo.odr", "Динара Ахметова", AccountRole.court_clerk,
-                             "court clerk")
+                             "court clerk", she)
 
         await register.save_profile(
             mediator.id or 0,
@@ -89,8 +95,10 @@ async def create_demo(svc: Services, *, only_if_empty: bool = True, tag: str = "
         await svc.cases.add_participant(case, party_b, CaseRole.party, Side.b, session=session)
         await svc.cases.schedule(
             case,
-            SessionCreate(starts_at=(utcnow() + timedelta(days=2)).replace(
-                minute=0, second=0, microsecond=0)),
+            # At ten in the morning where the platform is, the day after tomorrow (a session at
+            # whatever hour `make run` happened to be started was at 02:00 now and then).
+            SessionCreate(starts_at=datetime.combine(
+                datetime.now(zone).date() + timedelta(days=2), time(10), zone)),
             mediator=mediator, session=session,
         )
         await session.commit()

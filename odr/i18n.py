@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,11 @@ from babel.support import Translations
 LANGUAGES: tuple[str, ...] = ("kk", "ru", "en")
 LANGUAGE_NAMES = {"kk": "Қазақша", "ru": "Русский", "en": "English"}
 LOCALE_DIR = Path(__file__).parent / "locale"
+# A choice by the grammatical gender of the person a sentence speaks of, written into a
+# translation as {masculine|feminine|unspecified} (a small form of ICU's "select"): Russian's past
+# tense needs it ("{подал|подала|подал(а)}"), Kazakh and English have no such braces.
+GENDER_CHOICE = re.compile(r"\{([^{}|]*)\|([^{}|]*)\|([^{}|]*)\}")
+GENDER_FORMS = ("masculine", "feminine", "unspecified")
 
 
 def load_translations(language: str) -> Translations:
@@ -38,6 +44,12 @@ class Translator:
 
     def gettext(self, message: str, **params: Any) -> str:
         text = self.translations.ugettext(message)
+        return text % params if params else text
+
+    def gettext_of(self, gender: str, message: str, **params: Any) -> str:
+        """A sentence about a person, in the form their grammatical gender asks for."""
+        form = GENDER_FORMS.index(gender) + 1 if gender in GENDER_FORMS else 3
+        text = GENDER_CHOICE.sub(lambda m: m.group(form), self.translations.ugettext(message))
         return text % params if params else text
 
     def ngettext(self, singular: str, plural: str, n: int, **params: Any) -> str:

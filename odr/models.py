@@ -36,6 +36,15 @@ class Side(enum.StrEnum):
     b = "b"
 
 
+class GrammaticalGender(enum.StrEnum):
+    """How Russian texts speak of a person (its past tense has a gender: подал, подала); the
+    person says it in their settings, nothing guesses it from a name."""
+
+    masculine = "masculine"
+    feminine = "feminine"
+    unspecified = "unspecified"
+
+
 class CaseStatus(enum.StrEnum):
     requested = "requested"
     accepted = "accepted"
@@ -101,6 +110,9 @@ class User(SQLModel, table=True):
     timezone: str = Field(default="Asia/Almaty", max_length=64)
     phone: str | None = Field(default=None, max_length=40)
     court_id: int | None = Field(default=None, foreign_key="court.id")
+    grammatical_gender: GrammaticalGender = Field(
+        default=GrammaticalGender.unspecified,
+        sa_column_kwargs={"server_default": GrammaticalGender.unspecified.value})
     active: bool = True
     created_at: datetime = Field(default_factory=utcnow)
 

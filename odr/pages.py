@@ -12,7 +12,7 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo, available_timezones
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -27,6 +27,7 @@ from odr import (
     neutrality,
     organisations,
     register,
+    timeline,
 )
 from odr.access import Action, GlobalAction
 from odr.cookies import clear_session, set_language, set_session, sign_in
@@ -76,7 +77,7 @@ from odr.schemas import (
 )
 from odr.services import Services
 from odr.signup import SIGNUP_REQUESTED
-from odr.templating import Pages
+from odr.templating import STATIC, Pages
 
 router = APIRouter(include_in_schema=False)
 
@@ -129,6 +130,30 @@ def safe_next(value: str | None) -> str:
 @router.get("/")
 async def landing(p: PageDep) -> Response:
     return p.render("landing.html")
+
+
+@router.get("/favicon.ico", include_in_schema=False)
+async def favicon() -> Response:
+    # Browsers ask for it at the root whatever the page says: answered, not a 404 per page.
+    return FileResponse(STATIC / "favicon.ico", media_type="image/x-icon",
+                        headers={"Cache-Control": "public, max-age=86400"})
+
+
+@router.get("/manifest.webmanifest", include_in_schema=False)
+async def manifest(p: PageDep) -> Response:
+    """What a phone needs to add the platform to its home screen, in the reader's language."""
+    name = p.tr.gettext(N_("Online mediation"))
+    icons = [{"src": f"/static/icon-{size}.png", "sizes": f"{size}x{size}", "type": "image/png"}
+             for size in (192, 512)]
+    icons.append({"src": "/static/icon-maskable-512.png", "sizes": "512x512",
+                  "type": "image/png", "purpose": "maskable"})
+    body = {"name": f"ODR · {name}", "short_name": "ODR", "lang": p.tr.language,
+            "description": p.tr.gettext(N_("Ask for mediation, follow your case and meet the "
+                                           "mediator online.")),
+            "start_url": "/dashboard", "scope": "/", "display": "standalone",
+            "background_color": "#f6f7f9", "theme_color": "#1858b8", "icons": icons}
+    return JSONResponse(body, media_type="application/manifest+json",
+                        headers={"Vary": "Cookie, Accept-Language"})
 
 
 @router.get("/lang/{language}")
@@ -427,7 +452,7 @@ async def case_page_context(p: Page, ca: CaseAccess) -> dict[str, Any]:
     return extra | {
         "case": ca.case,
         "public": await cases.case_public(ca.case, session=p.session),
-        "events": await cases.timeline(ca.case, session=p.session),
+        "timeline": await timeline.lines(ca.case, p.tr, session=p.session),
         "sessions": await cases.scheduled_sessions(ca.case, session=p.session),
         "me": ca.participant,
         "can": {a.value: can(a) for a in Action},

@@ -23,6 +23,7 @@ from odr.models import (
     CaseStatus,
     Category,
     CloseReason,
+    GrammaticalGender,
     MediatorKind,
     OrganisationKind,
     Outcome,
@@ -111,6 +112,7 @@ class ProfileUpdate(Input):
     name: Name | None = None
     language: Language | None = None
     timezone: Annotated[str, Field(max_length=64)] | None = None
+    grammatical_gender: GrammaticalGender | None = None
 
 
 class TokenCreate(Input):
@@ -133,6 +135,7 @@ class UserPublic(BaseModel):
     language: Language | None
     timezone: str
     court_id: int | None
+    grammatical_gender: GrammaticalGender
 
 
 class CaseCreate(Input):

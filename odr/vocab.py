@@ -45,6 +45,12 @@ ACCOUNT_ROLE_LABELS = {
     "administrator": N_("Administrator"),
 }
 
+GENDER_LABELS = {
+    "unspecified": N_("Not said (подал(а))"),
+    "masculine": N_("Masculine (подал)"),
+    "feminine": N_("Feminine (подала)"),
+}
+
 SIDE_LABELS = {"a": N_("Side A"), "b": N_("Side B")}
 
 MEDIATOR_KIND_LABELS = {
@@ -104,6 +110,41 @@ EVENT_LABELS = {
     "closed": N_("The mediator closed the case"),
     "assigned": N_("The organisation chose the mediator"),
 }
+
+# The timeline's sentences when it knows who acted (odr.timeline); %(role)s is the role an
+# invitation was for, and a Russian translation chooses the verb's gender in braces
+# (odr.i18n.GENDER_CHOICE). Events nobody did (the term expired) keep EVENT_LABELS.
+EVENT_SENTENCES = {
+    "requested": N_("%(name)s requested mediation"),
+    "invited": N_("%(name)s invited a person (%(role)s)"),
+    "joined": N_("%(name)s joined the case (%(role)s)"),
+    "invitation_revoked": N_("%(name)s revoked an invitation (%(role)s)"),
+    "participant_removed": N_("%(name)s removed a participant from the case"),
+    "consented": N_("%(name)s consented to mediation"),
+    "session_scheduled": N_("%(name)s scheduled a session"),
+    "draft_created": N_("%(name)s started an agreement draft"),
+    "draft_approved": N_("%(name)s approved the draft"),
+    "draft_frozen": N_("%(name)s froze the agreement for signature"),
+    "signed": N_("%(name)s signed the agreement"),
+    "filed": N_("%(name)s filed the agreement with the court"),
+    "filing_accepted": N_("%(name)s accepted the agreement for the court"),
+    "filing_rejected": N_("%(name)s rejected the agreement for the court"),
+    "contract_prepared": N_("%(name)s prepared the mediation contract for signature"),
+    "contract_signed": N_("%(name)s signed the mediation contract"),
+    "term_extended": N_("%(name)s extended the term of mediation with the parties' agreement"),
+    "closed": N_("%(name)s closed the case"),
+    "assigned": N_("%(name)s assigned the case to a mediator"),
+}
+
+# A change of status someone made, by the status it led to.
+STATUS_SENTENCES = {
+    "accepted": N_("%(name)s took the case"),
+    "in_session": N_("%(name)s started the mediation"),
+    "declined": N_("%(name)s declined the mediation"),
+    "withdrawn": N_("%(name)s withdrew from the mediation"),
+    "no_agreement": N_("%(name)s ended the mediation without an agreement"),
+}
+STATUS_SENTENCE_OTHER = N_("%(name)s changed the status: %(status)s")
 
 ORGANISATION_KIND_LABELS = {
     "centre": N_("Mediation centre"),

@@ -131,9 +131,11 @@ def buttons(page: str) -> set[str]:
 def test_case_page_offers_only_what_the_policy_allows(platform: Platform, cast: Cast) -> None:
     case_id = platform.build_case(cast, CaseStatus.accepted)
     page = f"/cases/{case_id}"
-    # Parties consent by signing the mediation contract, and so does the mediator.
-    assert buttons(cast.party_b.client.get(page).text) == {"sign", "declined", "withdrawn"}
-    assert buttons(cast.requester.client.get(page).text) == {"sign", "declined", "withdrawn"}
+    # Parties consent by signing the mediation contract, and so does the mediator. A party is
+    # offered one way out: declining until they consent (asking was the requester's consent),
+    # withdrawing after.
+    assert buttons(cast.party_b.client.get(page).text) == {"sign", "declined"}
+    assert buttons(cast.requester.client.get(page).text) == {"sign", "withdrawn"}
     assert buttons(cast.mediator.client.get(page).text) == {"sign"}
     assert buttons(cast.observer.client.get(page).text) == set()
     # Once everyone signed, the session can be joined and the mediator can start it.

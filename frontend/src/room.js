@@ -9,6 +9,8 @@ const $ = (id) => document.getElementById(id);
 
 const el = {
   conn: $("room-conn"), where: $("room-where"), alerts: $("room-alerts"),
+  announcer: $("room-announce"), banner: $("room-caucus-banner"), bannerText: $("room-caucus-text"),
+  chat: $("room-chat"), chatJump: $("room-chat-jump"),
   setup: $("room-setup"), preview: $("room-preview"), camera: $("room-camera"), mic: $("room-mic"),
   audioOnly: $("room-audio-only"), mediaError: $("room-media-error"), join: $("room-join"),
   lobby: $("room-lobby"), main: $("room-main"), tiles: $("room-tiles"),
@@ -32,7 +34,7 @@ const room = {
   // and not seen, switched during the session too (the server stops sending their video).
   local: null, audioOnly: false, soundOnly: false, muted: false, cameraOff: false,
   pub: null, sub: null, tracks: {}, streams: new Map(), mediaUnavailable: !config.media,
-  queue: Promise.resolve(),
+  queue: Promise.resolve(), previewing: Promise.resolve(), renegotiate: false,
 };
 
 function fmt(text, params) {
@@ -66,8 +68,64 @@ function alertUser(text, { sound = false } = {}) {
   item.textContent = text;
   el.alerts.prepend(item);
   setTimeout(() => item.remove(), 15000);
+  announce(text);
   if (sound) beep();
 }
+
+// The polite live region: a screen reader reads each new line once (the written alerts are not
+// live themselves, so nothing is read twice). The last few lines stay.
+function announce(text) {
+  const line = document.createElement("p");
+  line.textContent = text;
+  el.announcer.append(line);
+  while (el.announcer.childElementCount > 6) el.announcer.firstElementChild.remove();
+}
+
+// A button's visible words (the icon beside them stays).
+function setLabel(button, text) {
+  (button.querySelector(".room-ctl-label") || button).textContent = text;
+}
+
+// A request in flight: its button shows that it is working and takes no second press until
+// the answer comes (one of the message types in ``until``), or ends by itself after a while
+// (``timeout``; 0: only when released). aria-disabled rather than disabled, so that the
+// keyboard focus stays on the button.
+const inFlight = new Map();
+
+function working(button, { until = [], label = null, timeout = 15000 } = {}) {
+  if (!button) return;
+  release(button);
+  const timer = timeout ? setTimeout(() => release(button), timeout) : null;
+  const entry = { until, label: null, timer };
+  if (label) {
+    entry.label = (button.querySelector(".room-ctl-label") || button).textContent;
+    setLabel(button, label);
+  }
+  inFlight.set(button, entry);
+  button.classList.add("is-working");
+  button.setAttribute("aria-disabled", "true");
+  button.setAttribute("aria-busy", "true");
+}
+
+function release(button) {
+  const entry = inFlight.get(button);
+  if (!entry) return;
+  inFlight.delete(button);
+  clearTimeout(entry.timer);
+  if (entry.label !== null) setLabel(button, entry.label);
+  button.classList.remove("is-working");
+  button.removeAttribute("aria-disabled");
+  button.removeAttribute("aria-busy");
+}
+
+function answered(type) {
+  for (const [button, entry] of [...inFlight]) {
+    if (entry.until.includes(type) || !button.isConnected) release(button);
+  }
+}
+
+const isWorking = (button) => inFlight.has(button);
+const submitOf = (form) => form.querySelector("button[type=submit]");
 
 function beep() {
   try {
@@ -92,9 +150,7 @@ async function startPreview() {
   room.audioOnly = el.audioOnly.checked;
   const constraints = {
     audio: el.mic.value ? { deviceId: { exact: el.mic.value } } : true,
-    video: room.audioOnly ? false
-      : { ...(el.camera.value ? { deviceId: { exact: el.camera.value } } : {}),
-          width: { ideal: 640 }, height: { ideal: 480 }, frameRate: { max: 30 } },
+    video: room.audioOnly ? false : videoConstraints(),
   };
   try {
     room.local = await navigator.mediaDevices.getUserMedia(constraints);
@@ -108,6 +164,11 @@ async function startPreview() {
     el.mediaError.hidden = false;
   }
   applyTrackSwitches();
+}
+
+function videoConstraints() {
+  return { ...(el.camera.value ? { deviceId: { exact: el.camera.value } } : {}),
+           width: { ideal: 640 }, height: { ideal: 480 }, frameRate: { max: 30 } };
 }
 
 function stopLocal() {
@@ -136,9 +197,9 @@ function applyTrackSwitches() {
   if (!room.local) return;
   for (const t of room.local.getAudioTracks()) t.enabled = !room.muted;
   for (const t of room.local.getVideoTracks()) t.enabled = !room.cameraOff;
-  el.mute.textContent = room.muted ? S.unmute : S.mute;
+  setLabel(el.mute, room.muted ? S.unmute : S.mute);
   el.mute.setAttribute("aria-pressed", String(room.muted));
-  el.cameraToggle.textContent = room.cameraOff ? S.camera_on_btn : S.camera_off_btn;
+  setLabel(el.cameraToggle, room.cameraOff ? S.camera_on_btn : S.camera_off_btn);
   el.cameraToggle.setAttribute("aria-pressed", String(room.cameraOff));
   el.cameraToggle.hidden = room.audioOnly || !room.local.getVideoTracks().length;
   renderTiles();
@@ -169,6 +230,8 @@ function connect() {
   ws.onclose = (event) => {
     if (room.ws !== ws) return;
     closeMedia();
+    // No answer comes on a closed socket: nothing stays "working" (but joining, until a state).
+    for (const button of [...inFlight.keys()]) if (button !== el.join) release(button);
     if (room.leaving) return ended(S.ended);
     if (event.code === 4000) return ended(S.replaced);
     if (event.code === 4001) return ended(S.case_ended);
@@ -186,7 +249,10 @@ function connect() {
 }
 
 function ended(text) {
+  for (const button of [...inFlight.keys()]) release(button);
   el.conn.textContent = text;
+  el.setup.hidden = true;
+  el.banner.hidden = true;
   el.main.hidden = true;
   el.lobby.hidden = true;
   el.where.hidden = true;
@@ -194,11 +260,12 @@ function ended(text) {
 }
 
 async function handle(message) {
+  answered(message.type);
   switch (message.type) {
     case "state": return onState(message);
     case "chat": return addChat(message);
     case "history": return showHistory(message);
-    case "knock":
+    case "knock":  // written, sounded and read out (alertUser announces)
       return alertUser(fmt(S.knocking, { name: message.name }), { sound: true });
     case "call_mediator":
       return alertUser(fmt(S.calling, { name: message.name }), { sound: true });
@@ -208,7 +275,10 @@ async function handle(message) {
       for (const n of message.notes) addNote(n);
       return undefined;
     case "publish.answer":
-      if (room.pub) await room.pub.setRemoteDescription({ type: "answer", sdp: message.sdp });
+      if (room.pub?.signalingState === "have-local-offer") {
+        await room.pub.setRemoteDescription({ type: "answer", sdp: message.sdp });
+        if (room.renegotiate) await renegotiatePublisher();
+      }
       return undefined;
     case "subscribe.offer": return onSubscribeOffer(message);
     case "media.link": return onLink(message.video === "paused");
@@ -287,9 +357,50 @@ function tickNeutrality() {
   el.neutralityText.textContent = parts.join(" · ");
 }
 
+// What a separate meeting is called for the person in it: for a party, that they are alone
+// with the mediator; for a mediator, with whom (a side, when everyone there is of one side).
+function caucusText(state) {
+  if (!state.you.mediator) return S.private_with_mediator;
+  const others = (state.channels[state.you.channel] || []).map((u) => state.people[u])
+    .filter((p) => p && !["mediator", "co_mediator"].includes(p.role));
+  const sides = new Set(others.map((p) => p.side));
+  const [side] = sides;
+  const who = sides.size === 1 && S.sides[side] ? S.sides[side]
+    : others.map((p) => p.name).join(", ") || S.nobody;
+  return fmt(S.private_with, { who });
+}
+
+// What changed for this person (let in, another meeting) and, for a mediator, who was let in:
+// said to screen readers, and shown where it is not shown already.
+function tellChanges(before, state) {
+  const was = before ? before.you.channel : undefined;
+  const now = state.you.channel;
+  if (now === null && was !== null) announce(`${S.lobby}. ${S.lobby_wait}`);
+  if (was === null && now !== null) announce(S.you_let_in);
+  if (was && now && was !== now) {
+    if (now === "joint") alertUser(S.back_joint);
+    else announce(caucusText(state));
+  }
+  if (before && state.you.mediator) {
+    for (const uid of before.lobby) {
+      const person = state.people[uid];
+      if (person && !state.lobby.includes(uid)
+          && Object.values(state.channels).some((members) => members.includes(uid))) {
+        announce(fmt(S.let_in, { name: person.name }));
+      }
+    }
+  }
+}
+
 function onState(state) {
   const before = room.state;
   room.state = state;
+  if (!before) {  // joined: the set-up (and its progress) gives way to the room
+    release(el.join);
+    el.setup.hidden = true;
+    el.preview.srcObject = null;
+  }
+  tellChanges(before, state);
   showNeutrality(state.neutrality);
   if ((state.timer?.ends_at ?? null) !== (before?.timer?.ends_at ?? null)
       || state.you.channel !== before?.you.channel) showTimer(state.timer);
@@ -308,7 +419,11 @@ function onState(state) {
     el.where.append(`${S.you_are_in} `, strong, `. ${S.heard_by} ${others.join(", ") || S.nobody}`);
     el.where.dataset.channel = channel;
   }
-  el.where.classList.toggle("in-caucus", channel !== null && channel !== "joint");
+  const inCaucus = channel !== null && channel !== "joint";
+  el.where.classList.toggle("in-caucus", inCaucus);
+  el.banner.hidden = !inCaucus;
+  if (inCaucus) el.bannerText.textContent = caucusText(state);
+  else el.bannerText.textContent = "";
   el.mediator.hidden = !state.you.mediator;
   el.notes.hidden = !state.you.mediator;
   el.call.hidden = state.you.mediator;
@@ -426,6 +541,7 @@ function renderTiles() {
     }
     const video = tile.querySelector("video");
     const mine = uid === state.you.user_id;
+    tile.classList.toggle("room-tile-self", mine);  // small, in a corner, on a phone
     const stream = mine ? room.local : room.streams.get(uid);
     video.muted = mine;
     if (video.srcObject !== (stream || null)) video.srcObject = stream || null;
@@ -463,7 +579,11 @@ function renderMediator(state) {
     button.type = "button";
     button.className = "btn btn-primary room-admit";
     button.textContent = S.admit;
-    button.onclick = () => send({ type: "admit", user_id: uid });
+    button.onclick = () => {
+      if (isWorking(button)) return;
+      working(button, { until: ["state", "error"] });
+      send({ type: "admit", user_id: uid });
+    };
     li.append(`${personLine(uid, state)} `, button);
     el.lobbyList.append(li);
   }
@@ -482,7 +602,11 @@ function renderMediator(state) {
       close.type = "button";
       close.className = "btn btn-link room-close";
       close.textContent = S.close;
-      close.onclick = () => send({ type: "caucus.close", channel: id });
+      close.onclick = () => {
+        if (isWorking(close)) return;
+        working(close, { until: ["state", "error"] });
+        send({ type: "caucus.close", channel: id });
+      };
       title.append(" ", close);
     }
     const list = document.createElement("ul");
@@ -567,55 +691,149 @@ function addNote(note) {
 
 // --- controls ---------------------------------------------------------------------------------
 
-el.camera.onchange = () => { if (!room.joined) startPreview(); };
-el.mic.onchange = () => { if (!room.joined) startPreview(); };
-el.audioOnly.onchange = () => { if (!room.joined) startPreview(); };
+const preview = () => { if (!room.joined) room.previewing = startPreview(); };
+el.camera.onchange = preview;
+el.mic.onchange = preview;
+el.audioOnly.onchange = preview;
 
-el.join.onclick = () => {
+// Joining shows its progress on the button until the first state arrives (onState).
+el.join.onclick = async () => {
+  if (isWorking(el.join) || room.joined) return;
+  working(el.join, { label: S.connecting, timeout: 0 });  // until the first state
+  el.conn.textContent = S.connecting;
+  await room.previewing;  // the camera chosen, or given up on
   room.joined = true;
   room.soundOnly = room.audioOnly;
   applySoundOnly();
-  el.setup.hidden = true;
-  el.preview.srcObject = null;
   connect();
 };
 
 function applySoundOnly() {
-  el.soundOnly.textContent = room.soundOnly ? S.show_video_btn : S.sound_only_btn;
+  setLabel(el.soundOnly, room.soundOnly ? S.show_video_btn : S.sound_only_btn);
   el.soundOnly.setAttribute("aria-pressed", String(room.soundOnly));
 }
 
-el.soundOnly.onclick = () => {
-  room.soundOnly = !room.soundOnly;
+// Sound only, switched during the session: the own camera is released (nothing is sent, the
+// server stops forwarding it) and nobody's video is received; the call itself goes on.
+// Switched back: the camera again, on the same publisher connection, and the others' video.
+// The button works until the relay has answered the new offer (or at once, without one).
+async function setSoundOnly(on) {
+  working(el.soundOnly, { until: ["publish.answer", "error"] });
+  room.soundOnly = on;
+  room.audioOnly = on;
   applySoundOnly();
-  send({ type: "media.receive", video: !room.soundOnly });
-  renderTiles();
+  send({ type: "media.receive", video: !on });
+  try {
+    const negotiate = on ? await stopCamera() : await startCamera();
+    if (negotiate && room.pub) await renegotiatePublisher();
+    else release(el.soundOnly);
+  } catch (err) {
+    release(el.soundOnly);
+    throw err;
+  } finally {
+    applyTrackSwitches();
+  }
+}
+
+async function stopCamera() {
+  if (!room.local || !room.local.getVideoTracks().length) return false;
+  for (const track of room.local.getVideoTracks()) {
+    track.stop();
+    room.local.removeTrack(track);
+  }
+  for (const t of videoSenders(room.pub)) {
+    await t.sender.replaceTrack(null);
+    t.direction = "inactive";  // the relay ends this source: the others see the camera off
+  }
+  return true;
+}
+
+async function startCamera() {
+  if (!room.local || room.local.getVideoTracks().length) return false;
+  let track;
+  try {
+    const stream = await navigator.mediaDevices.getUserMedia({ video: videoConstraints() });
+    [track] = stream.getVideoTracks();
+  } catch {
+    alertUser(S.camera_failed);
+    return false;
+  }
+  if (!room.soundOnly) {
+    room.local.addTrack(track);
+  } else {  // switched back to sound only meanwhile
+    track.stop();
+    return false;
+  }
+  applyTrackSwitches();
+  if (!room.pub || room.pub.connectionState === "closed") return false;
+  // A new line for the camera each time: the relay takes a line it once saw end as ended for
+  // good (rooms/media/relay.py), so the inactive one is left as it is.
+  room.pub.addTransceiver(track, { direction: "sendonly", streams: [room.local] });
+  return true;
+}
+
+function videoSenders(pc) {
+  if (!pc || pc.connectionState === "closed") return [];
+  return pc.getTransceivers().filter((t) => t.receiver.track?.kind === "video"
+    && (t.direction === "sendonly" || t.direction === "sendrecv"));
+}
+
+// A new publisher offer for the same connection; one at a time (the answer triggers the next).
+async function renegotiatePublisher() {
+  const pc = room.pub;
+  if (!pc) return;
+  if (pc.signalingState !== "stable") {
+    room.renegotiate = true;
+    return;
+  }
+  room.renegotiate = false;
+  const offer = await pc.createOffer();
+  await pc.setLocalDescription(offer);
+  send({ type: "publish.offer", sdp: pc.localDescription.sdp });
+}
+
+el.soundOnly.onclick = () => {
+  if (isWorking(el.soundOnly)) return;
+  setSoundOnly(!room.soundOnly).catch((err) => console.error(err));
 };
 el.mute.onclick = () => { room.muted = !room.muted; applyTrackSwitches(); };
 el.cameraToggle.onclick = () => { room.cameraOff = !room.cameraOff; applyTrackSwitches(); };
 el.call.onclick = () => { send({ type: "call_mediator" }); alertUser(S.called); };
+el.chatJump.onclick = () => {
+  el.chat.scrollIntoView({ block: "end" });
+  el.chatText.focus({ preventScroll: true });
+};
 el.leave.onclick = () => {
+  if (isWorking(el.leave)) return;
+  working(el.leave);
   room.leaving = true;
   send({ type: "leave" });
   setTimeout(() => room.ws?.close(), 500);
 };
-el.recall.onclick = () => send({ type: "recall" });
+el.recall.onclick = () => {
+  if (isWorking(el.recall)) return;
+  working(el.recall, { until: ["state", "error"] });
+  send({ type: "recall" });
+};
 
-function setTimer(seconds) {
+function setTimer(seconds, button) {
   const channel = room.state?.you.channel;
-  if (channel) send({ type: "timer.set", channel, seconds });
+  if (!channel || isWorking(button)) return;
+  working(button, { until: ["state", "error"] });
+  send({ type: "timer.set", channel, seconds });
 }
 el.timerForm.onsubmit = (event) => {
   event.preventDefault();
   const minutes = Number(el.timerMinutes.value);
-  if (minutes >= 1 && minutes <= 240) setTimer(Math.round(minutes * 60));
+  if (minutes >= 1 && minutes <= 240) setTimer(Math.round(minutes * 60), submitOf(el.timerForm));
 };
-el.timerStop.onclick = () => setTimer(0);
+el.timerStop.onclick = () => setTimer(0, el.timerStop);
 
 el.broadcastForm.onsubmit = (event) => {
   event.preventDefault();
   const text = el.broadcastText.value.trim();
-  if (!text) return;
+  if (!text || isWorking(submitOf(el.broadcastForm))) return;
+  working(submitOf(el.broadcastForm), { until: ["chat", "error"] });
   send({ type: "broadcast", text });
   el.broadcastText.value = "";
 };
@@ -623,7 +841,8 @@ el.broadcastForm.onsubmit = (event) => {
 el.chatForm.onsubmit = (event) => {
   event.preventDefault();
   const text = el.chatText.value.trim();
-  if (!text || !room.state?.you.channel) return;
+  if (!text || !room.state?.you.channel || isWorking(submitOf(el.chatForm))) return;
+  working(submitOf(el.chatForm), { until: ["chat", "error"] });
   send({ type: "chat", channel: room.state.you.channel, text });
   el.chatText.value = "";
 };
@@ -631,7 +850,8 @@ el.chatForm.onsubmit = (event) => {
 el.notesForm.onsubmit = (event) => {
   event.preventDefault();
   const text = el.notesText.value.trim();
-  if (!text) return;
+  if (!text || isWorking(submitOf(el.notesForm))) return;
+  working(submitOf(el.notesForm), { until: ["note", "error"] });
   send({ type: "note", text });
   el.notesText.value = "";
 };
@@ -640,6 +860,8 @@ el.caucusForm.onsubmit = (event) => {
   event.preventDefault();
   const members = [...el.caucusPeople.querySelectorAll("input:checked")].map((i) => Number(i.value));
   if (!members.length) return alertUser(S.open_caucus_empty);
+  if (isWorking(submitOf(el.caucusForm))) return undefined;
+  working(submitOf(el.caucusForm), { until: ["state", "error"] });
   send({ type: "caucus.open", members });
   for (const box of el.caucusPeople.querySelectorAll("input")) box.checked = false;
   return undefined;
@@ -653,4 +875,4 @@ window.addEventListener("pagehide", () => {
 });
 
 if (config.me.role === "observer") el.audioOnly.closest("label").hidden = true;
-startPreview();
+room.previewing = startPreview();
