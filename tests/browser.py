@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,3 +19,18 @@ ARGS = [
 FAKE_MEDIA = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
 
 needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
+
+# axe-core (installed by `make frontend` as a development package of the bundle).
+AXE = Path(__file__).resolve().parent.parent / "frontend" / "node_modules" / "axe-core" / \
+    "axe.min.js"
+needs_axe = pytest.mark.skipif(not AXE.exists(), reason="axe-core is installed by make frontend")
+
+
+def serious_violations(page: Any, where: str) -> list[str]:
+    """What axe-core finds serious or critical on the page as it stands. The page's context
+    must be made with ``bypass_csp=True``: our policy refuses axe's inline script."""
+    page.add_script_tag(path=str(AXE))
+    result: dict[str, Any] = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+    return [f"{where}: {v['id']} ({v['impact']}) {v['help']} at "
+            f"{[n['target'] for n in v['nodes'][:3]]}"
+            for v in result["violations"] if v["impact"] in ("serious", "critical")]
