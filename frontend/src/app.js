@@ -1,5 +1,6 @@
 // Small progressive enhancements for the server-rendered pages. Every page works without this
-// script; it only makes times local, adds copy buttons, confirmations and auto-submitting selects.
+// script; it only makes times local, adds copy buttons, confirmations, auto-submitting selects
+// and a progress state on forms that take a moment.
 
 const FORMAT_OPTIONS = { dateStyle: "medium", timeStyle: "short" };
 
@@ -87,6 +88,79 @@ function onCopyClick(button) {
   );
 }
 
+// --- forms that take a moment (signing, checking a PDF): a visible, announced progress state ---
+
+const busyButtons = new WeakMap(); // button -> its content before
+
+function submitButtons(form) {
+  return [...form.elements].filter((el) => (el instanceof HTMLButtonElement && el.type === "submit")
+    || (el instanceof HTMLInputElement && el.type === "submit"));
+}
+
+/** The form and its submit buttons say they are busy: aria-busy, a spinner and the form's
+ *  data-busy text on the button pressed, the buttons disabled, the text announced. */
+function markBusy(form, submitter) {
+  const text = form.getAttribute("data-busy") || "";
+  form.setAttribute("aria-busy", "true");
+  const buttons = submitButtons(form);
+  const pressed = submitter && buttons.includes(submitter) ? submitter : buttons[0];
+  for (const button of buttons) {
+    button.setAttribute("aria-disabled", "true");
+    if (button === pressed) {
+      button.setAttribute("aria-busy", "true");
+      if (button instanceof HTMLButtonElement) {
+        busyButtons.set(button, [...button.childNodes]);
+        const spinner = document.createElement("span");
+        spinner.className = "busy-spinner";
+        spinner.setAttribute("aria-hidden", "true");
+        const label = document.createElement("span");
+        label.textContent = text;
+        button.replaceChildren(spinner, label);
+      }
+    }
+  }
+  let status = form.querySelector(":scope > .busy-status");
+  if (!status) {
+    status = document.createElement("span");
+    status.className = "busy-status visually-hidden";
+    status.setAttribute("role", "status");
+    form.append(status);
+  }
+  status.textContent = text;
+  // Disabled only after the browser has read the form: a disabled submitter is left out of it.
+  setTimeout(() => {
+    if (form.getAttribute("aria-busy") !== "true") return;
+    for (const button of buttons) button.disabled = true;
+  }, 0);
+}
+
+function clearBusy(form) {
+  form.removeAttribute("aria-busy");
+  for (const button of submitButtons(form)) {
+    button.disabled = false;
+    button.removeAttribute("aria-disabled");
+    button.removeAttribute("aria-busy");
+    const before = busyButtons.get(button);
+    if (before) {
+      button.replaceChildren(...before);
+      busyButtons.delete(button);
+    }
+  }
+  const status = form.querySelector(":scope > .busy-status");
+  if (status) status.textContent = "";
+}
+
+function onBusySubmit(event) {
+  const form = event.target;
+  if (!(form instanceof HTMLFormElement) || !form.hasAttribute("data-busy")) return;
+  if (event.defaultPrevented) return;
+  if (form.getAttribute("aria-busy") === "true") {
+    event.preventDefault(); // already sent: a second tap must not send it twice
+    return;
+  }
+  markBusy(form, event.submitter);
+}
+
 function init() {
   localiseTimes();
 
@@ -106,6 +180,13 @@ function init() {
       event.stopImmediatePropagation();
     }
   }, true);
+
+  // `<form data-busy="Signing…">` shows that it is working once sent (see markBusy).
+  document.addEventListener("submit", onBusySubmit);
+  // Back to this page (from the browser's back-forward cache): its buttons work again.
+  window.addEventListener("pageshow", () => {
+    for (const form of document.querySelectorAll("form[data-busy][aria-busy='true']")) clearBusy(form);
+  });
 
   // `<select data-autosubmit>` submits its form on change (e.g. the language switcher).
   document.addEventListener("change", (event) => {

@@ -153,6 +153,13 @@ const TOOLS = [
   { key: "redo", run: (c) => c.redo() },
 ];
 
+/**
+ * The formatting toolbar, after the WAI-ARIA toolbar pattern: one Tab stop (the last button
+ * used), the arrow keys, Home and End move between the buttons, Enter and Space press them,
+ * Escape goes back to the text; Alt+F10 in the text comes to the toolbar. A tap or click gives
+ * the focus back to the text (where the virtual keyboard stays open); a key press keeps it on
+ * the button, so several can be pressed in a row.
+ */
 function setupToolbar(editor, toolbar) {
   if (!toolbar) return () => {};
   const buttons = new Map();
@@ -162,21 +169,98 @@ function setupToolbar(editor, toolbar) {
     buttons.set(button, tool);
     // mousedown would move the focus out of the editor and lose the selection.
     button.addEventListener("mousedown", (event) => event.preventDefault());
-    button.addEventListener("click", () => {
+    button.addEventListener("click", (event) => {
       if (!editor.isEditable) return;
-      tool.run(editor.chain().focus()).run();
+      setCurrent(button);
+      const byKey = event.detail === 0; // Enter or Space, not a pointer
+      const chain = byKey ? editor.chain() : editor.chain().focus();
+      tool.run(chain).run();
     });
   }
+  const list = () => [...buttons.keys()].filter((b) => !b.disabled);
+  const setCurrent = (current) => {
+    for (const button of buttons.keys()) button.tabIndex = button === current ? 0 : -1;
+  };
+  const move = (button) => {
+    if (!button) return;
+    setCurrent(button);
+    button.focus();
+    button.scrollIntoView({ block: "nearest", inline: "nearest" });
+  };
+  toolbar.addEventListener("keydown", (event) => {
+    const all = list();
+    const at = all.indexOf(document.activeElement);
+    if (at < 0 || event.altKey || event.ctrlKey || event.metaKey) return;
+    let target = null;
+    if (event.key === "ArrowRight" || event.key === "ArrowDown") target = all[(at + 1) % all.length];
+    else if (event.key === "ArrowLeft" || event.key === "ArrowUp") target = all[(at - 1 + all.length) % all.length];
+    else if (event.key === "Home") target = all[0];
+    else if (event.key === "End") target = all[all.length - 1];
+    else if (event.key === "Escape") {
+      event.preventDefault();
+      editor.commands.focus();
+      return;
+    } else return;
+    event.preventDefault();
+    move(target);
+  });
+  editor.view.dom.addEventListener("keydown", (event) => {
+    if (event.key === "F10" && event.altKey && !toolbar.hidden) {
+      event.preventDefault();
+      move(list().find((b) => b.tabIndex === 0) || list()[0]);
+    }
+  });
   const refresh = () => {
     for (const [button, tool] of buttons) {
       button.disabled = !editor.isEditable;
       if (tool.active) button.setAttribute("aria-pressed", String(tool.active(editor)));
     }
+    // The Tab stop must stay on a button that can take the focus.
+    const all = list();
+    if (all.length && !all.some((b) => b.tabIndex === 0)) setCurrent(all[0]);
   };
   editor.on("transaction", refresh);
   editor.on("selectionUpdate", refresh);
   refresh();
   return refresh;
+}
+
+/**
+ * Keeps the caret in sight: ProseMirror scrolls it into view on every edit, here with a margin
+ * the height of the sticky toolbar (else a line could hide under it), and again when the visual
+ * viewport shrinks (a phone's keyboard opening over the text).
+ */
+function keepCaretInView(editor, toolbar) {
+  const margins = () => {
+    const top = toolbar && !toolbar.hidden ? Math.ceil(toolbar.getBoundingClientRect().height) + 8 : 8;
+    editor.view.setProps({ scrollMargin: { top, bottom: 24, left: 8, right: 8 }, scrollThreshold: { top, bottom: 24, left: 0, right: 0 } });
+  };
+  margins();
+  if (toolbar && typeof ResizeObserver === "function") new ResizeObserver(margins).observe(toolbar);
+  const viewport = window.visualViewport;
+  if (viewport) {
+    let frame = 0;
+    viewport.addEventListener("resize", () => {
+      cancelAnimationFrame(frame);
+      frame = requestAnimationFrame(() => {
+        if (editor.isFocused) editor.commands.scrollIntoView();
+      });
+    });
+  }
+  return margins;
+}
+
+/** A button that shows it is working: disabled, aria-busy, a spinner and `text`; undone by the
+ *  function it returns. */
+function busy(button, text) {
+  const before = [...button.childNodes];
+  button.disabled = true;
+  button.setAttribute("aria-busy", "true");
+  button.replaceChildren(el("span", { class: "busy-spinner", "aria-hidden": "true" }), el("span", { text }));
+  return () => {
+    button.removeAttribute("aria-busy");
+    button.replaceChildren(...before);
+  };
 }
 
 // --- the page -----------------------------------------------------------------------------------
@@ -297,6 +381,7 @@ function start(config) {
   });
 
   const refreshToolbar = setupToolbar(editor, toolbarEl);
+  const refreshMargins = keepCaretInView(editor, toolbarEl);
 
   const applyMode = () => {
     const canEdit = writable();
@@ -304,6 +389,7 @@ function start(config) {
     editor.view.dom.setAttribute("aria-readonly", String(!canEdit));
     document.body.classList.toggle("draft-readonly", !canEdit);
     if (toolbarEl) toolbarEl.hidden = !canEdit;
+    refreshMargins();
     if (bannerEl) {
       const frozenBanner = $("draft-banner-frozen");
       const readerBanner = $("draft-banner-reader");
@@ -374,12 +460,12 @@ function start(config) {
     }
     const everyone = (data.parties || []).length > 0 && data.parties.every((p) => p.approved_current);
     const mine = (data.parties || []).find((p) => p.user_id === config.user_id);
-    if (approveBtn) {
+    if (approveBtn && approveBtn.getAttribute("aria-busy") !== "true") {
       const done = Boolean(mine && mine.approved_current);
       approveBtn.disabled = data.frozen || done;
       approveBtn.textContent = done ? s.you_approved : s.approve;
     }
-    if (freezeBtn) {
+    if (freezeBtn && freezeBtn.getAttribute("aria-busy") !== "true") {
       freezeBtn.disabled = data.frozen || !everyone;
       const hint = $("draft-freeze-hint");
       if (hint) hint.hidden = data.frozen || everyone;
@@ -424,12 +510,15 @@ function start(config) {
   });
 
   approveBtn?.addEventListener("click", async () => {
-    approveBtn.disabled = true;
+    const done = busy(approveBtn, s.approving);
     showMessage("");
     try {
-      renderDraft(await api(`${apiBase}/approve`, { method: "POST" }, s));
+      const data = await api(`${apiBase}/approve`, { method: "POST" }, s);
+      done();
+      renderDraft(data);
       showMessage(s.approved_done, "info");
     } catch (error) {
+      done();
       showMessage(error.message);
       approveBtn.disabled = false;
     }
@@ -437,16 +526,19 @@ function start(config) {
 
   freezeBtn?.addEventListener("click", async () => {
     if (!window.confirm(s.freeze_confirm)) return;
-    freezeBtn.disabled = true;
+    const done = busy(freezeBtn, s.freezing);
     showMessage("");
     try {
       const result = await api(`${apiBase}/freeze`, { method: "POST" }, s);
+      done();
+      freezeBtn.disabled = true;
       frozen = true;
       if (hashEl) hashEl.textContent = result.sha256;
       applyMode();
       showMessage(s.frozen_done, "info");
       refresh();
     } catch (error) {
+      done();
       showMessage(error.message);
       freezeBtn.disabled = false;
     }

@@ -15,6 +15,8 @@ import httpx
 import pytest
 
 from documents.agreement_routes import too_large
+from tests.browser import ARGS, CHROMIUM, needs_chromium
+from tests.drafts.phone import BusyWatch, Held, assert_no_horizontal_overflow, phone_context
 from tests.drafts.scenario import DraftScene, Person, draft_scene
 from tests.live import LiveServer, live_server
 
@@ -172,3 +174,59 @@ def test_the_platform_pdf_without_changes_is_found_as_the_latest_revision(
     report = upload(server, "/api/v1/verify", signed_pdf).json()
     assert report["valid"] is True and report["match"]["latest"] is True
     assert all(s["problem"] == "" for s in report["signatures"])
+
+
+@needs_chromium
+def test_checking_a_pdf_on_a_phone_shows_progress_and_the_button_comes_back(
+    server: LiveServer, signed_pdf: bytes
+) -> None:
+    """At 390x844 (touch): the page and its report fit the screen; while the upload is being
+    checked the button is disabled, busy and says so; back on the form, it works again."""
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = phone_context(browser).new_page()
+        page.set_default_timeout(15_000)
+        watch = BusyWatch(page)
+        page.goto(f"{server.url}/verify")
+        assert_no_horizontal_overflow(page)
+        button = page.locator(".verify-form button[type=submit]")
+        assert button.evaluate("b => b.getBoundingClientRect().height") >= 44
+        expect(button).to_have_text("Проверить")
+        pdf = {"name": "agreement.pdf", "mimeType": "application/pdf", "buffer": signed_pdf}
+
+        page.set_input_files("#f-file", files=[pdf])
+        watch.arm(".verify-form")
+        held = Held(page, "**/verify")
+        button.tap(no_wait_after=True)
+        busy = watch.wait()
+        assert busy == {"text": "Проверяем…", "disabled": True, "spinner": True,
+                        "status": "Проверяем…"}, busy
+        held.release()
+        expect(page.locator("#report")).to_be_visible()
+        expect(page.locator("#report .flash")).not_to_have_class(re.compile("flash-error"))
+        assert_no_horizontal_overflow(page)  # the table of signatures scrolls within itself
+
+        # Back to the form: the button is there to use again, not left spinning.
+        page.go_back()
+        expect(button).to_be_enabled()
+        expect(button).to_have_text("Проверить")
+        expect(button).not_to_have_attribute("aria-busy", "true")
+        expect(page.locator(".verify-form")).not_to_have_attribute("aria-busy", "true")
+
+        # The same when the browser shows the page again from its back-forward cache (pageshow)
+        # with the form still marked busy: here an answer that leaves the page where it was.
+        page.route("**/verify", lambda route: route.fulfill(status=204)
+                   if route.request.method == "POST" else route.continue_())
+        page.set_input_files("#f-file", files=[pdf])
+        button.tap()
+        expect(button).to_be_disabled()
+        expect(button).to_have_attribute("aria-busy", "true")
+        page.evaluate("window.dispatchEvent("
+                      "new PageTransitionEvent('pageshow', {persisted: true}))")
+        expect(button).to_be_enabled()
+        expect(button).to_have_text("Проверить")
+        expect(button).not_to_have_attribute("aria-busy", "true")
+        expect(page.locator(".verify-form")).not_to_have_attribute("aria-busy", "true")
+        browser.close()
