@@ -223,8 +223,8 @@ async def audio_whole(viewer: RemoteViewer, seconds: float) -> bool:
     before = await viewer.ask({"stats": True})
     await asyncio.sleep(seconds)  # the window measured, not a wait for an event
     after = await viewer.ask({"stats": True})
-    expected = after["audio_expected"] - before["audio_expected"]
-    got = after["audio_got"] - before["audio_got"]
+    expected: int = after["audio_expected"] - before["audio_expected"]
+    got: int = after["audio_got"] - before["audio_got"]
     return expected > 0 and (expected - got) / expected < 0.05
 
 
