@@ -259,7 +259,7 @@ def test_the_editor_at_phone_size(scene: DraftScene, browser: Any) -> None:
 
     # Half way down the agreement the toolbar is still there, at the top of the screen.
     page.evaluate("window.scrollTo(0, document.scrollingElement.scrollHeight / 2)")
-    page.wait_for_function("window.scrollY > 2000")
+    page.wait_for_function("() => window.scrollY > 2000")
     expect(toolbar).to_be_in_viewport()
     top = page.evaluate("document.getElementById('draft-toolbar').getBoundingClientRect().top")
     assert 0 <= top <= 2, top
@@ -268,11 +268,11 @@ def test_the_editor_at_phone_size(scene: DraftScene, browser: Any) -> None:
     # under the toolbar, as the text grows past the bottom of the screen.
     last = page.locator(f"{EDITOR} p", has_text="Пункт 120.")
     last.tap()
-    page.wait_for_function("window.odrDraft.editor.isFocused && window.odrDraft.editor.state"
-                           ".selection.$from.parent.textContent.startsWith('Пункт 120.')")
+    page.wait_for_function("() => window.odrDraft.editor.isFocused && window.odrDraft.editor"
+                           ".state.selection.$from.parent.textContent.startsWith('Пункт 120.')")
     page.keyboard.press("Control+End")  # End alone stops at the end of a wrapped line
-    page.wait_for_function("(() => { const e = window.odrDraft.editor;"
-                           " return e.state.selection.from >= e.state.doc.content.size - 1; })()")
+    page.wait_for_function("() => { const e = window.odrDraft.editor;"
+                           " return e.state.selection.from >= e.state.doc.content.size - 1; }")
     for line in range(1, 13):
         page.keyboard.press("Enter")
         page.keyboard.type(f"Дополнение {line}: договор вступает в силу с момента подписания.")
@@ -318,7 +318,7 @@ def test_the_toolbar_by_keyboard(scene: DraftScene, browser: Any) -> None:
                          " return [s.outlineStyle, parseFloat(s.outlineWidth)]; })()")
     assert ring[0] != "none" and ring[1] >= 2, ring
     page.keyboard.press("Tab")
-    assert page.evaluate("document.activeElement.classList.contains('ProseMirror')")
+    page.wait_for_function("() => document.activeElement.classList.contains('ProseMirror')")
 
     # A word selected in the text, Shift+Tab back to the toolbar, arrows to "Bold", Enter.
     type_at_end(page, "существенное условие")
@@ -345,7 +345,7 @@ def test_the_toolbar_by_keyboard(scene: DraftScene, browser: Any) -> None:
 
     # Escape goes back to the text; Alt+F10 from the text to the toolbar's last button.
     page.keyboard.press("Escape")
-    assert page.evaluate("document.activeElement.classList.contains('ProseMirror')")
+    page.wait_for_function("() => document.activeElement.classList.contains('ProseMirror')")
     page.keyboard.press("Alt+F10")
     assert page.evaluate(active) == "redo"
 

@@ -158,8 +158,8 @@ def test_the_mediator_files_from_the_case_page_and_everyone_sees_the_filing(
 
     # The timeline names every event in words, with the filing number and the court's reason.
     timeline = section(party_page, "Timeline")
-    for label in ("Signed the agreement", "Agreement signed by everyone and sealed",
-                  "Agreement filed with the court", "The court rejected the agreement"):
+    for label in ("signed the agreement", "Agreement signed by everyone and sealed",
+                  "filed the agreement with the court", "rejected the agreement for the court"):
         assert label in timeline, (label, timeline)
     assert reason in timeline and filing["number"] in timeline
     kinds = {e["kind"] for e in expect(cast.party_b.client.get(
