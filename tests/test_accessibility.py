@@ -10,12 +10,12 @@ import pytest
 
 from tests.browser import ARGS, CHROMIUM, FAKE_MEDIA, needs_axe, needs_chromium, serious_violations
 from tests.databases import ON_POSTGRES
+from tests.drafts.phone import PHONE
 from tests.drafts.scenario import DraftScene, draft_scene
 from tests.live import LiveServer, live_server
 
 SIZES = {"desktop": {"viewport": {"width": 1280, "height": 800}},
-         "phone": {"viewport": {"width": 390, "height": 844}, "has_touch": True,
-                   "is_mobile": True, "device_scale_factor": 2}}
+         "phone": PHONE}
 LANGUAGES = ("kk", "ru", "en")
 
 pytestmark = [
@@ -76,7 +76,7 @@ def test_no_page_has_a_serious_violation_in_any_language_or_size(
                     # bypass_csp: our policy refuses inline scripts, axe is injected as one.
                     context = browser.new_context(base_url=server.url, locale=language,
                                                   bypass_csp=True,
-                                                  **options)  # type: ignore[arg-type]
+                                                  **options)
                     if who is not None:
                         email, password = server.logins[who]
                         signed = context.request.post("/api/v1/auth/login", data={

@@ -11,7 +11,6 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -23,6 +22,7 @@ from tests.browser import (
     needs_chromium,
     serious_violations,
 )
+from tests.drafts.phone import PHONE
 from tests.drafts.scenario import DraftScene, draft_scene
 from tests.live import live_server
 from tests.rooms.test_room_page import WATCH_MEDIA
@@ -32,8 +32,6 @@ pytestmark = [needs_chromium, needs_axe]
 ROOT = Path(__file__).resolve().parent.parent
 # Where the photographs go: test-artefacts/ (ignored by git) unless ODR_TEST_ARTEFACTS says.
 ARTEFACTS = Path(os.environ.get("ODR_TEST_ARTEFACTS", ROOT / "test-artefacts")) / "phone-journey"
-PHONE: dict[str, Any] = {"viewport": {"width": 390, "height": 844}, "has_touch": True,
-                         "is_mobile": True, "device_scale_factor": 2, "locale": "kk-KZ"}
 WAIT = 30_000  # two cores, a relay, two browsers and a server: generous
 
 
@@ -75,7 +73,8 @@ def test_a_party_mediates_and_signs_on_a_phone_in_kazakh(scene: DraftScene) -> N
         med.click("#room-join")
         expect(med.locator("#room-mediator")).to_be_visible()
 
-        phone = browser.new_context(base_url=server.url, bypass_csp=True, **PHONE)
+        phone = browser.new_context(base_url=server.url, bypass_csp=True, locale="kk-KZ",
+                                    **PHONE)
         phone.add_init_script(WATCH_MEDIA)
         a = phone.new_page()
         a.set_default_timeout(WAIT)

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser import ARGS, CHROMIUM, needs_chromium
+from tests.browser import needs_chromium
 from tests.drafts.phone import PHONE, Held, assert_no_horizontal_overflow
 from tests.drafts.scenario import DraftScene, Person, draft_scene
 from tests.live import live_server
@@ -26,16 +26,6 @@ POLLED = 15_000
 def scene(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DraftScene]:
     with live_server(tmp_path_factory.mktemp("editor-browser")) as server:
         yield draft_scene(server)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
 
 
 def open_draft(browser: Any, scene: DraftScene, person: Person, draft_id: int, *,

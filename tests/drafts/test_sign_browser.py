@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser import ARGS, CHROMIUM, needs_chromium
+from tests.browser import needs_chromium
 from tests.drafts.phone import BusyWatch, Held, assert_no_horizontal_overflow, phone_context
 from tests.drafts.scenario import DraftScene, draft_scene
 from tests.live import live_server, query
@@ -27,16 +27,6 @@ def scene(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DraftScene]:
             assert party.post(f"/api/v1/drafts/{scene.draft_id}/approve").status_code == 200
         assert scene.mediator.post(f"/api/v1/drafts/{scene.draft_id}/freeze").status_code == 200
         yield scene
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
 
 
 def assert_thumb_sized(page: Any, selector: str) -> None:
